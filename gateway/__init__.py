@@ -1,0 +1,30 @@
+"""PHR FHIR Gateway: a personal health record backend with Parse-compatible, FHIR R4 and SMART faces."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Flask, Response
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
+    from gateway import config as config_mod
+    from gateway.extensions import db
+    from gateway.native import native_bp
+
+    cfg = config_mod.load(config)
+    app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"])
+    app.config.update(cfg)
+    db.init_app(app)
+    app.register_blueprint(native_bp)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """Liveness and database reachability."""
+        from sqlalchemy import text
+
+        db.session.execute(text("SELECT 1"))
+        return Response(orjson.dumps({"status": "ok"}), mimetype="application/json")
+
+    return app

@@ -1,0 +1,272 @@
+"""Who may do what: the ONE access policy every face asks (DESIGN.md, 'Who may do what').
+
+Rules are SQL predicates, so the native API, the FHIR API, exports and events filter inside the query
+(never in Python) and a denied object looks exactly like a missing one.
+
+- The owner of a profile (Profile.user) reads and writes everything of that profile.
+- An active SharedAccess (not revoked, not expired, not deleted) lets its grantee user, and its provider
+  (the provider's own login and the back-end clients registered for it), read the categories in its
+  scope; with accessLevel "write" also create and update them (never delete). The grantee always sees
+  the Profile itself.
+- Explicit ACL entries add access, with Parse's semantics ("*", a user id, "role:<role>"); role entries
+  match the user's role (patient, caregiver, provider, admin), as the PHR has no _Role class.
+- The master key bypasses all of this. An admin user manages providers and may read and amend the audit
+  log; an admin is deliberately NOT given anyone's health data.
+- Provider records are a directory: every signed-in user reads them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from gateway.db import utcnow
+from gateway.errors import Forbidden, NotFound
+from gateway.models import (
+    AclEntry, AuditLog, Profile, ProfileRecord, Provider, Record, SharedAccess, User,
+)
+from gateway.models.user import Session as UserSession
+from gateway.services.json_sql import json_array_contains
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user, a back-end client acting for providers, the master key, or nobody."""
+
+    user_id: str | None = None
+    role: str | None = None
+    master: bool = False
+    #: Providers this principal acts for: the providers linked to the user, or the client's provider.
+    provider_ids: frozenset[str] = field(default_factory=frozenset)
+    client_id: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.master or self.user_id is not None or bool(self.provider_ids)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.master or self.role == "admin"
+
+    @property
+    def acl_principals(self) -> list[str]:
+        out = ["*"]
+        if self.user_id:
+            out.append(self.user_id)
+        if self.role:
+            out.append(f"role:{self.role}")
+        return out
+
+
+ANONYMOUS = Principal()
+MASTER = Principal(master=True)
+
+
+def principal_for_user(session: Session, user: User, client_id: str | None = None) -> Principal:
+    providers = session.scalars(
+        select(Provider.object_id).where(Provider.user_id == user.object_id, Provider.deleted_at.is_(None))
+    ).all()
+    return Principal(user_id=user.object_id, role=user.role, provider_ids=frozenset(providers), client_id=client_id)
+
+
+# ---- building blocks ----
+
+def owned_profiles(p: Principal):
+    """Ids of the profiles the principal owns."""
+    if not p.user_id:
+        return select(Profile.object_id).where(false())
+    return select(Profile.object_id).where(Profile.user_id == p.user_id, Profile.deleted_at.is_(None))
+
+
+def active_grants(p: Principal, *, category: str | None = None, write: bool = False,
+                  now: datetime | None = None) -> ColumnElement[bool]:
+    """The SharedAccess rows that give this principal something right now."""
+    now = now or utcnow()
+    who = []
+    if p.user_id:
+        who.append(SharedAccess.grantee_id == p.user_id)
+    if p.provider_ids:
+        who.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
+    if not who:
+        return false()
+    conds = [
+        or_(*who),
+        SharedAccess.deleted_at.is_(None),
+        SharedAccess.revoked_at.is_(None),
+        or_(SharedAccess.expires_at.is_(None), SharedAccess.expires_at > now),
+    ]
+    if category:
+        conds.append(json_array_contains(SharedAccess.scope, category))
+    if write:
+        conds.append(SharedAccess.access_level == "write")
+    return and_(*conds)
+
+
+def granted_profiles(p: Principal, **kwargs):
+    return select(SharedAccess.profile_id).where(active_grants(p, **kwargs))
+
+
+def acl_allows(model: type[Record], p: Principal, right: str) -> ColumnElement[bool]:
+    column = AclEntry.can_read if right == "read" else AclEntry.can_write
+    return exists(
+        select(AclEntry.object_id).where(
+            AclEntry.class_name == model.__parse_class__,
+            AclEntry.object_id == model.object_id,
+            AclEntry.principal.in_(p.acl_principals),
+            column.is_(True),
+        )
+    )
+
+
+# ---- the policy ----
+
+def read_filter(model: type[Record], p: Principal, now: datetime | None = None) -> ColumnElement[bool]:
+    """Rows of `model` that `p` may read."""
+    if p.master:
+        return true()
+    if model is User:
+        return model.object_id == p.user_id if p.user_id else false()
+    if model is UserSession:
+        return model.user_id == p.user_id if p.user_id else false()
+    if model is Provider:
+        return true() if p.authenticated else acl_allows(model, p, "read")
+    if model is AuditLog:
+        if p.is_admin:
+            return true()
+        conds = [AuditLog.profile_id.in_(owned_profiles(p))]
+        if p.user_id:
+            conds.append(AuditLog.actor_id == p.user_id)
+        return or_(*conds)
+    if model is Profile:
+        return or_(
+            Profile.object_id.in_(owned_profiles(p)),
+            Profile.object_id.in_(granted_profiles(p, now=now)),
+            acl_allows(model, p, "read"),
+        )
+    if model is SharedAccess:
+        conds = [SharedAccess.profile_id.in_(owned_profiles(p)), acl_allows(model, p, "read")]
+        if p.user_id:
+            conds.append(SharedAccess.grantee_id == p.user_id)
+        if p.provider_ids:
+            conds.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
+        return or_(*conds)
+    if issubclass(model, ProfileRecord):
+        return or_(
+            model.profile_id.in_(owned_profiles(p)),
+            model.profile_id.in_(granted_profiles(p, category=model.__category__, now=now)),
+            acl_allows(model, p, "read"),
+        )
+    return false()
+
+
+def write_filter(model: type[Record], p: Principal, *, delete: bool = False,
+                 now: datetime | None = None) -> ColumnElement[bool]:
+    """Rows of `model` that `p` may update (or, with delete=True, delete)."""
+    if p.master:
+        return true()
+    if model is User:
+        return model.object_id == p.user_id if p.user_id else false()
+    if model is UserSession:
+        return model.user_id == p.user_id if (p.user_id and delete) else false()
+    if model is AuditLog:
+        return true() if p.is_admin else false()
+    if model is Provider:
+        conds = [acl_allows(model, p, "write")]
+        if p.is_admin:
+            conds.append(true())
+        if p.user_id:
+            conds.append(Provider.user_id == p.user_id)
+        return or_(*conds)
+    if model is Profile:
+        return or_(Profile.object_id.in_(owned_profiles(p)), acl_allows(model, p, "write"))
+    if model is SharedAccess:
+        return or_(SharedAccess.profile_id.in_(owned_profiles(p)), acl_allows(model, p, "write"))
+    if issubclass(model, ProfileRecord):
+        conds = [model.profile_id.in_(owned_profiles(p)), acl_allows(model, p, "write")]
+        if not delete:
+            conds.append(model.profile_id.in_(granted_profiles(p, category=model.__category__, write=True, now=now)))
+        return or_(*conds)
+    return false()
+
+
+def owns_profile(session: Session, p: Principal, profile_id: str) -> bool:
+    if p.master:
+        return True
+    return session.scalar(select(owned_profiles(p).where(Profile.object_id == profile_id).exists())) or False
+
+
+def check_create(session: Session, model: type[Record], p: Principal, values: dict) -> None:
+    """Raise unless `p` may create a `model` row with these column values."""
+    if p.master:
+        return
+    denied = Forbidden(f"Permission denied for action create on class {model.__parse_class__}.")
+    if model in (User, UserSession, AuditLog):
+        raise denied
+    if model is Provider:
+        if p.is_admin or (p.role == "provider" and values.get("user_id") == p.user_id):
+            return
+        raise denied
+    if model is Profile:
+        if values.get("user_id") != p.user_id:
+            raise denied
+        return
+    if model is SharedAccess:
+        if not owns_profile(session, p, values.get("profile_id")):
+            raise denied
+        return
+    if issubclass(model, ProfileRecord):
+        profile_id = values.get("profile_id")
+        may = session.scalar(select(or_(
+            profile_id_in(owned_profiles(p), profile_id),
+            profile_id_in(granted_profiles(p, category=model.__category__, write=True), profile_id),
+        )))
+        if not may:
+            raise denied
+        return
+    raise denied
+
+
+def profile_id_in(subquery, profile_id: str | None) -> ColumnElement[bool]:
+    if profile_id is None:
+        return false()
+    return exists(subquery.where(subquery.selected_columns[0] == profile_id))
+
+
+def may_set_acl(session: Session, model: type[Record], p: Principal, profile_id: str | None, row=None) -> bool:
+    """Only an owner hands out ACL entries: a provider with a write grant must not grant itself more."""
+    if p.is_admin:
+        return True
+    if model is Profile:
+        return row is None or row.user_id == p.user_id
+    if profile_id is not None:
+        return owns_profile(session, p, profile_id)
+    if model is Provider:
+        return row is None or row.user_id == p.user_id
+    return False
+
+
+def default_acl(session: Session, model: type[Record], p: Principal, values: dict) -> dict:
+    """Owner-only ACL for new objects: the profile's owner, not whoever created the row, so that a
+    provider's write grant ending also ends the provider's access to what it wrote."""
+    owner = None
+    if model is Profile:
+        owner = values.get("user_id")
+    elif "profile_id" in values and values["profile_id"]:
+        owner = session.scalar(select(Profile.user_id).where(Profile.object_id == values["profile_id"]))
+    elif model is Provider:
+        owner = values.get("user_id")
+    owner = owner or p.user_id
+    return {owner: {"read": True, "write": True}} if owner else {}
+
+
+def require_authenticated(p: Principal) -> None:
+    if not p.authenticated:
+        raise NotFound("Permission denied, user needs to be authenticated.")
+
+
+def profile_owner_id(session: Session, profile_id: str | None) -> str | None:
+    if not profile_id:
+        return None
+    return session.scalar(select(Profile.user_id).where(Profile.object_id == profile_id))

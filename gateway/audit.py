@@ -1,0 +1,90 @@
+"""Writing the audit trail. One row per access by someone other than the owner, per write, share,
+revoke, login, token grant and export. Entries carry ids and types, never health data."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.access import Principal
+from gateway.db import new_object_id, utcnow
+from gateway.models import AuditLog, RecordVersion
+
+ACTIONS = ("create", "read", "query", "update", "delete", "share", "revoke", "login", "logout", "token",
+           "export", "signup")
+
+
+def actor_type(p: Principal) -> str:
+    if p.master:
+        return "master"
+    if p.user_id:
+        return "user"
+    if p.client_id:
+        return "client"
+    return "anonymous"
+
+
+def record(
+    session: Session,
+    p: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    *,
+    profile_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one audit row in the caller's transaction (so a rolled-back write leaves no trace)."""
+    assert action in ACTIONS, action
+    now = utcnow()
+    who = p.user_id or p.client_id or actor_type(p)
+    row = AuditLog(
+        object_id=new_object_id(), created_at=now, updated_at=now, version=1,
+        actor_id=p.user_id, actor_type=actor_type(p), client_id=p.client_id, profile_id=profile_id,
+        entity_type=entity_type, entity_id=entity_id, action=action,
+        summary=f"{who} {action} {entity_type}/{entity_id}", details=details or None,
+        acl={},
+    )
+    session.add(row)
+    session.flush()
+    # The trail is itself versioned like every record, so amendments by the master key stay visible.
+    session.add(RecordVersion(
+        class_name="AuditLog", object_id=row.object_id, version=1, recorded_at=now, deleted=False,
+        data={"objectId": row.object_id, "entityType": entity_type, "entityId": entity_id, "action": action},
+    ))
+    return row
+
+
+def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | None, str]],
+                 *, via: str = "native") -> int:
+    """One 'read' row per profile whose data someone other than its owner just received.
+
+    `touched` lists (class name, profile id, object id) of everything returned, included objects too.
+    Returns the number of rows written.
+    """
+    from sqlalchemy import select
+
+    from gateway.models import Profile
+
+    by_profile: dict[str, dict[str, list[str]]] = {}
+    for class_name, profile_id, object_id in touched:
+        if profile_id:
+            ids = by_profile.setdefault(profile_id, {}).setdefault(class_name, [])
+            if object_id not in ids:
+                ids.append(object_id)
+    if not by_profile:
+        return 0
+    owned: set[str] = set()
+    if p.user_id and not p.master:
+        owned = set(session.scalars(select(Profile.object_id).where(
+            Profile.object_id.in_(sorted(by_profile)), Profile.user_id == p.user_id)))
+    written = 0
+    for profile_id, entities in by_profile.items():
+        if profile_id in owned:
+            continue
+        (first_class, first_ids), = list(entities.items())[:1]
+        single = len(entities) == 1 and len(first_ids) == 1
+        record(session, p, "read", first_class, first_ids[0] if single else "query", profile_id=profile_id,
+               details={"via": via, "entities": {k: v[:1000] for k, v in entities.items()}})
+        written += 1
+    return written

@@ -1,0 +1,111 @@
+"""Database plumbing: the declarative base, shared column types, engine and session set-up.
+
+One UTC timestamp type and one JSON type serve every model, so SQLite (the embedded default) and
+PostgreSQL (production) store the same values the same way.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from sqlalchemy import JSON, DateTime, String, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_object_id() -> str:
+    """Ten random alphanumerics, as Parse Server makes them; also the record's FHIR id."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone, so we restore it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+ObjectId = Annotated[str, mapped_column(String(10), primary_key=True, default=new_object_id)]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow, nullable=False)]
+OptionalTimestamp = Annotated[datetime | None, mapped_column(UTCDateTime, nullable=True)]
+JSONValue = Annotated[Any, mapped_column(JSONType, nullable=True)]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[str]: JSONType}
+
+
+def _sqlite_regexp(pattern: str, value: Any) -> bool:
+    if value is None:
+        return False
+    flags = 0
+    if pattern.startswith("(?i)"):
+        flags, pattern = re.IGNORECASE, pattern[4:]
+    try:
+        return re.search(pattern, str(value), flags) is not None
+    except re.error:
+        return False
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout, foreign keys and a REGEXP function."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+            # Let SQLAlchemy, not the driver, open transactions, so SAVEPOINTs (batch, FHIR transaction
+            # bundles) work. BEGIN IMMEDIATE takes the write lock up front: concurrent gunicorn workers
+            # then wait (busy timeout) instead of failing with "database is locked" on a lock upgrade.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)

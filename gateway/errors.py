@@ -1,0 +1,76 @@
+"""Domain errors. Services raise these; each face turns them into its own format in one place
+(native: Parse `{code, error}`; FHIR: OperationOutcome). `parse_code` keeps Parse's exact code."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    parse_code = 1
+    fhir_status = 500
+    fhir_code = "exception"
+
+    def __init__(self, message: str, *, parse_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if parse_code is not None:
+            self.parse_code = parse_code
+
+
+class NotFound(DomainError):
+    """Missing, deleted, or not visible to the caller: the three look the same from outside."""
+
+    parse_code = 101
+    fhir_status = 404
+    fhir_code = "not-found"
+
+
+class Gone(NotFound):
+    """Deleted (FHIR 410); the native face answers 101 like any missing object."""
+
+    fhir_status = 410
+    fhir_code = "deleted"
+
+
+class InvalidInput(DomainError):
+    parse_code = 107
+    fhir_status = 400
+    fhir_code = "invalid"
+
+
+class InvalidType(InvalidInput):
+    parse_code = 111
+
+
+class ValidationFailed(InvalidInput):
+    parse_code = 142
+
+
+class InvalidQuery(InvalidInput):
+    parse_code = 102
+
+
+class Forbidden(DomainError):
+    parse_code = 119
+    fhir_status = 403
+    fhir_code = "forbidden"
+
+
+class Conflict(DomainError):
+    parse_code = 137
+    fhir_status = 409
+    fhir_code = "conflict"
+
+
+class PreconditionFailed(Conflict):
+    fhir_status = 412
+
+
+class Unauthenticated(DomainError):
+    parse_code = 209
+    fhir_status = 401
+    fhir_code = "login"
+
+
+class TooLarge(InvalidInput):
+    parse_code = 130
+    fhir_status = 413
+    fhir_code = "too-costly"

@@ -1,0 +1,46 @@
+"""Extension singletons bound to an app later with init_app (STYLE.md, 1)."""
+from __future__ import annotations
+
+from flask import Flask, g
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db import make_engine, make_sessionmaker
+
+
+class Database:
+    """The engine and a per-request Session (`db.session`), closed when the request ends."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.sessionmaker: sessionmaker[Session] | None = None
+
+    def init_app(self, app: Flask) -> None:
+        engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
+        # Tests hand in a factory bound to one connection whose outer transaction they roll back.
+        factory = app.config.get("SESSION_FACTORY") or make_sessionmaker(engine)
+        app.extensions["phr_db"] = (engine, factory)
+        app.teardown_appcontext(self._close)
+
+    def _state(self):
+        from flask import current_app
+
+        return current_app.extensions["phr_db"]
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = self._state()[1]()
+        return g.db_session
+
+    def new_session(self) -> Session:
+        return self._state()[1]()
+
+    @staticmethod
+    def _close(_exc) -> None:
+        s = g.pop("db_session", None)
+        if s is not None:
+            s.close()
+
+
+db = Database()

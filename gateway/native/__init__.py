@@ -1,0 +1,102 @@
+"""The Parse-compatible native REST API under /parse (the Back4app PHR template's contract)."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from gateway.errors import DomainError, TooLarge
+from gateway.extensions import db
+from gateway.native import batch, classes, files, misc, schemas, users  # noqa: F401  (register routes)
+from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta, split_body
+from gateway.native.router import NoRoute, Reply, match
+
+log = logging.getLogger("gateway.native")
+native_bp = Blueprint("native", __name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,PUT,POST,DELETE,OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "X-Parse-Master-Key, X-Parse-REST-API-Key, X-Parse-Javascript-Key, X-Parse-Application-Id, "
+        "X-Parse-Client-Version, X-Parse-Session-Token, X-Requested-With, X-Parse-Revocable-Session, "
+        "X-Parse-Request-Id, X-Parse-Installation-Id, Content-Type, Pragma, Cache-Control"
+    ),
+    "Access-Control-Expose-Headers": "X-Parse-Job-Status-Id, X-Parse-Push-Status-Id",
+}
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    resp = Response(orjson.dumps(body), status=status, mimetype="application/json")
+    resp.headers.update(headers or {})
+    return resp
+
+
+def error_response(e: DomainError) -> Response:
+    """Parse's error shape: {code, error}; 101 -> 404, 1 -> 500, key failures -> 403, else 400."""
+    if isinstance(e, Unauthorized):
+        return _json({"error": e.message}, 403)
+    if isinstance(e, NoRoute):
+        return _json({"code": e.parse_code, "error": e.message}, 404)
+    status = {101: 404, 1: 500}.get(e.parse_code, 413 if isinstance(e, TooLarge) else 400)
+    return _json({"code": e.parse_code, "error": e.message}, status)
+
+
+def to_response(reply: Reply) -> Response:
+    if reply.raw_type is not None:
+        resp = Response(reply.body, status=reply.status, mimetype=reply.raw_type)
+        resp.headers.update(reply.headers)
+        return resp
+    return _json(reply.body, reply.status, reply.headers)
+
+
+@native_bp.after_request
+def cors(resp: Response) -> Response:
+    resp.headers.update(CORS_HEADERS)
+    return resp
+
+
+@native_bp.route("/parse/<path:subpath>", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+def entry(subpath: str) -> Response:
+    """Every native request: parse its form, authenticate, route, commit or roll back."""
+    if request.method == "OPTIONS":
+        return Response("OK", mimetype="text/plain")
+    path = "/" + subpath
+    method = request.method
+    session = db.session
+    try:
+        try:
+            raw = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise TooLarge("The request body is too large.", parse_code=116) from None
+        upload = method == "POST" and path.startswith("/files/")
+        body, body_meta = split_body(raw, request.content_type, expect_json=method in ("POST", "PUT") and not upload)
+        meta = merge_meta(request.headers, body_meta)
+        if method == "POST" and meta.get("method") in ("GET", "PUT", "DELETE"):
+            method = meta["method"]
+        params = dict(request.args)
+        if method == "GET" and body:
+            params.update(body)
+        req = NativeRequest(
+            method=method, path=path, params=params, body=body if method != "GET" else None, raw=raw,
+            content_type=request.content_type, meta=meta, config=current_app.config, session=session,
+        )
+        download = method == "GET" and path.startswith("/files/")
+        authenticate(req, check_keys=not download)
+        view, kwargs = match(method, path)
+        reply = view(req, **kwargs)
+        session.commit()
+        return to_response(reply)
+    except DomainError as e:
+        session.rollback()
+        return error_response(e)
+    except HTTPException:
+        session.rollback()
+        raise
+    except Exception as e:  # never a stack trace or a value in the answer; no record data in the log
+        session.rollback()
+        log.error("unhandled %s in %s %s", type(e).__name__, method, request.url_rule,
+                  exc_info=current_app.config.get("DEBUG_LOG_TRACEBACKS", False))
+        return _json({"code": 1, "error": "Internal server error."}, 500)

@@ -1,0 +1,303 @@
+"""Create, read, update and delete native objects, with Parse's update operators, ACLs, version history,
+soft delete and the audit trail. Every decision about who may do what is gateway.access's."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import delete as sql_delete, select
+from sqlalchemy.orm import Session
+
+from gateway import access, audit
+from gateway.access import Principal
+from gateway.db import new_object_id, utcnow
+from gateway.errors import Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
+from gateway.models import (
+    AclEntry, MedicalDocument, Profile, ProfileRecord, RecordVersion, SharedAccess, StoredFile, User,
+)
+from gateway.schema import ClassSpec, FieldSpec, class_spec
+from gateway.services import codec
+from gateway.services.files import attach_to_document
+
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+READONLY_BUILTINS = ("objectId", "createdAt", "updatedAt")
+
+
+def spec_for(class_name: str, p: Principal) -> ClassSpec:
+    spec = class_spec(class_name)
+    if spec is None:
+        raise Forbidden(f"This user is not allowed to access non-existent class: {class_name}")
+    return spec
+
+
+@dataclass
+class WriteResult:
+    row: Any
+    #: Fields Parse echoes back: defaults applied on create, results of __op operators on update.
+    echo: dict[str, Any]
+
+
+class ObjectService:
+    def __init__(self, session: Session, principal: Principal, *, file_url: codec.FileUrl | None = None,
+                 now: Callable[[], datetime] = utcnow):
+        self.session = session
+        self.p = principal
+        self.file_url = file_url
+        self.now = now
+
+    # ---- reading ----
+
+    def load(self, spec: ClassSpec, object_id: str, *, for_write: bool = False, delete: bool = False):
+        """The row if the principal may see (or write) it; NotFound otherwise, whatever the reason."""
+        model = spec.model
+        rule = access.write_filter(model, self.p, delete=delete) if for_write else access.read_filter(model, self.p)
+        stmt = select(model).where(model.object_id == object_id, rule)
+        if model.__soft_delete__:
+            stmt = stmt.where(model.deleted_at.is_(None))
+        row = self.session.scalars(stmt).first()
+        if row is None:
+            raise NotFound("Object not found.")
+        return row
+
+    def encode(self, spec: ClassSpec, row) -> dict[str, Any]:
+        return codec.encode(spec, row, file_url=self.file_url)
+
+    # ---- writing ----
+
+    def create(self, class_name: str, data: dict[str, Any]) -> WriteResult:
+        spec = spec_for(class_name, self.p)
+        access.require_authenticated(self.p)
+        values, acl, _ = self._decode_body(spec, data, creating=True)
+        echo = self._apply_defaults(spec, values)
+        self._check_required(spec, values)
+        self._check_references(spec, values, None)
+        access.check_create(self.session, spec.model, self.p, values)
+        if acl is not None and not access.may_set_acl(self.session, spec.model, self.p, values.get("profile_id")):
+            raise Forbidden("Only the owner may set an ACL.")
+        now = self.now()
+        row = spec.model(object_id=new_object_id(), created_at=now, updated_at=now, version=1, **values)
+        row.acl = acl if acl is not None else access.default_acl(self.session, spec.model, self.p, values)
+        self.session.add(row)
+        self.session.flush()
+        if spec.model is MedicalDocument:
+            attach_to_document(self.session, row.file_name, row.object_id)
+        self._sync_acl(spec, row)
+        self._snapshot(spec, row)
+        action = "share" if spec.model is SharedAccess else "create"
+        audit.record(self.session, self.p, action, spec.name, row.object_id, profile_id=_profile_of(row))
+        return WriteResult(row, echo)
+
+    def update(self, class_name: str, object_id: str, data: dict[str, Any]) -> WriteResult:
+        spec = spec_for(class_name, self.p)
+        access.require_authenticated(self.p)
+        row = self.load(spec, object_id, for_write=True)
+        values, acl, echo = self._decode_body(spec, data, creating=False, row=row)
+        if "profile_id" in values and values["profile_id"] != getattr(row, "profile_id", None) and not self.p.master:
+            raise Forbidden("A record cannot be moved to another profile.")
+        self._check_references(spec, values, row)
+        if acl is not None and not access.may_set_acl(self.session, spec.model, self.p, getattr(row, "profile_id", None), row):
+            raise Forbidden("Only the owner may set an ACL.")
+        if spec.model is MedicalDocument and "file_name" in values and values["file_name"] != row.file_name:
+            # A new file is a new version of the document; the earlier file stays stored (DESIGN.md).
+            values["doc_version"] = row.doc_version + 1
+        revoking = spec.model is SharedAccess and values.get("revoked_at") and row.revoked_at is None
+        for attr, value in values.items():
+            setattr(row, attr, value)
+        if acl is not None:
+            row.acl = acl
+        for name, f in spec.fields.items():
+            if f.required and getattr(row, f.attr) is None:
+                raise ValidationFailed(f"{name} is required")
+        row.updated_at = self.now()
+        row.version += 1
+        self.session.flush()
+        if spec.model is MedicalDocument:
+            attach_to_document(self.session, row.file_name, row.object_id)
+        if acl is not None:
+            self._sync_acl(spec, row)
+        self._snapshot(spec, row)
+        audit.record(self.session, self.p, "revoke" if revoking else "update", spec.name, row.object_id,
+                     profile_id=_profile_of(row))
+        return WriteResult(row, echo)
+
+    def delete(self, class_name: str, object_id: str) -> None:
+        spec = spec_for(class_name, self.p)
+        access.require_authenticated(self.p)
+        row = self.load(spec, object_id, for_write=True, delete=True)
+        profile_id = _profile_of(row)
+        if spec.model.__soft_delete__:
+            row.deleted_at = self.now()
+            row.updated_at = row.deleted_at
+            row.version += 1
+            self.session.flush()
+            self._snapshot(spec, row, deleted=True)
+        else:
+            if spec.model is User and self.session.scalar(
+                select(Profile.object_id).where(Profile.user_id == row.object_id, Profile.deleted_at.is_(None)).limit(1)
+            ):
+                raise Forbidden("This user still owns profiles; delete or transfer them first.")
+            self.session.execute(sql_delete(AclEntry).where(
+                AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
+            self.session.delete(row)
+            self.session.flush()
+        action = "revoke" if spec.model is SharedAccess else "delete"
+        audit.record(self.session, self.p, action, spec.name, object_id, profile_id=profile_id)
+
+    # ---- helpers ----
+
+    def _decode_body(self, spec: ClassSpec, data: dict[str, Any], *, creating: bool, row=None):
+        values: dict[str, Any] = {}
+        echo: dict[str, Any] = {}
+        acl = None
+        for name, raw in data.items():
+            if name == "ACL":
+                acl = validate_acl(raw)
+                continue
+            if name in READONLY_BUILTINS:
+                if name != "objectId" and not (isinstance(raw, dict) and raw.get("__type") == "Date"):
+                    raise InvalidType(f"schema mismatch for {spec.name}.{name}; expected Date but got {codec.describe(raw)}")
+                raise InvalidInput(f"{name} is managed by the server.", parse_code=105)
+            f = spec.fields.get(name)
+            if f is None or not _FIELD_NAME.match(name):
+                raise Forbidden(f"Permission denied for action addField on class {spec.name}.")
+            if f.server_managed and not self.p.master:
+                raise Forbidden(f"{name} is managed by the server.")
+            if isinstance(raw, dict) and "__op" in raw:
+                if creating and raw["__op"] == "Delete":
+                    continue
+                result = apply_op(spec, f, raw, None if creating else _current(f, row))
+                values.update(codec.decode_field(spec, f, result))
+                if raw["__op"] != "Delete":
+                    echo[name] = result
+                continue
+            values.update(codec.decode_field(spec, f, raw))
+        return values, acl, echo
+
+    def _apply_defaults(self, spec: ClassSpec, values: dict[str, Any]) -> dict[str, Any]:
+        echo = {}
+        for name, f in spec.fields.items():
+            if f.default is None or values.get(f.attr) is not None:
+                continue
+            if f.default == "now":
+                values[f.attr] = self.now()
+                echo[name] = codec.date_json(values[f.attr])
+            elif f.default == "caller":
+                if self.p.user_id:
+                    values[f.attr] = self.p.user_id
+                    echo[name] = codec.pointer_json(f.target, self.p.user_id)
+            else:
+                values[f.attr] = f.default
+                echo[name] = f.default
+        return echo
+
+    def _check_required(self, spec: ClassSpec, values: dict[str, Any]) -> None:
+        for name, f in spec.fields.items():
+            if f.required and values.get(f.attr) is None:
+                raise ValidationFailed(f"{name} is required")
+        if spec.model is SharedAccess and not (values.get("grantee_id") or values.get("provider_id")):
+            raise ValidationFailed("grantee or provider is required")
+
+    def _check_references(self, spec: ClassSpec, values: dict[str, Any], row) -> None:
+        """Pointers must name objects the caller can see; a new file must be the caller's own upload."""
+        for name, f in spec.fields.items():
+            value = values.get(f.attr)
+            if value is None or (row is not None and getattr(row, f.attr) == value):
+                continue
+            if f.type == "Pointer" and f.target != "Profile":
+                target = class_spec(f.target)
+                model = target.model
+                stmt = select(model.object_id).where(model.object_id == value)
+                if f.target != "_User":  # users are named by id in grants; they are not readable by others
+                    stmt = stmt.where(access.read_filter(model, self.p))
+                if model.__soft_delete__:
+                    stmt = stmt.where(model.deleted_at.is_(None))
+                if self.session.scalar(stmt) is None:
+                    raise InvalidInput(f"{name} points to an object that does not exist.", parse_code=106)
+            if f.type == "Pointer" and f.target == "Profile":
+                exists_ = self.session.scalar(select(Profile.object_id).where(
+                    Profile.object_id == value, Profile.deleted_at.is_(None)))
+                if exists_ is None:
+                    raise Forbidden(f"Permission denied for action create on class {spec.name}.")
+            if f.type == "File":
+                stored = self.session.get(StoredFile, value)
+                if stored is None or stored.deleted_at is not None:
+                    raise InvalidInput(f"{name} names a file that does not exist.", parse_code=106)
+                if not self.p.master and stored.created_by_id != self.p.user_id:
+                    raise Forbidden(f"{name} must be a file you uploaded.")
+                if stored.document_id is not None and (row is None or stored.document_id != row.object_id):
+                    raise Forbidden(f"{name} already belongs to another document.")
+
+    def _sync_acl(self, spec: ClassSpec, row) -> None:
+        self.session.execute(sql_delete(AclEntry).where(
+            AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
+        for principal, rights in (row.acl or {}).items():
+            self.session.add(AclEntry(
+                class_name=spec.name, object_id=row.object_id, principal=principal,
+                can_read=bool(rights.get("read")), can_write=bool(rights.get("write")),
+            ))
+        self.session.flush()
+
+    def _snapshot(self, spec: ClassSpec, row, *, deleted: bool = False) -> None:
+        self.session.add(RecordVersion(
+            class_name=spec.name, object_id=row.object_id, version=row.version, recorded_at=row.updated_at,
+            deleted=deleted, data=codec.encode(spec, row, with_fhir=True),
+        ))
+        self.session.flush()
+
+
+def _profile_of(row) -> str | None:
+    if isinstance(row, Profile):
+        return row.object_id
+    return getattr(row, "profile_id", None)
+
+
+def _current(f: FieldSpec, row) -> Any:
+    return codec.encode_field(f, row)
+
+
+def validate_acl(raw: Any) -> dict[str, dict[str, bool]]:
+    """Parse's ACL shape, strictly: {principal: {"read": bool, "write": bool}}."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("ACL must be an object", parse_code=123)
+    out = {}
+    for principal, rights in raw.items():
+        if not isinstance(principal, str) or not principal or not isinstance(rights, dict):
+            raise InvalidInput("invalid ACL entry", parse_code=123)
+        entry = {}
+        for right, allowed in rights.items():
+            if right not in ("read", "write") or not isinstance(allowed, bool):
+                raise InvalidInput(f"invalid permission {right!r} in ACL", parse_code=123)
+            if allowed:
+                entry[right] = True
+        if entry:
+            out[principal] = entry
+    return out
+
+
+def apply_op(spec: ClassSpec, f: FieldSpec, op: dict[str, Any], current: Any) -> Any:
+    """Parse's update operators: Increment, Add, AddUnique, Remove, Delete."""
+    kind = op.get("__op")
+    if kind == "Delete":
+        return None
+    if kind == "Increment":
+        amount = op.get("amount")
+        if f.type not in ("Number", "Mixed") or isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise InvalidType(f"Cannot increment {spec.name}.{f.name}")
+        if current is not None and not isinstance(current, (int, float)):
+            raise InvalidType(f"Cannot increment a non-number {spec.name}.{f.name}")
+        return (current or 0) + amount
+    if kind in ("Add", "AddUnique", "Remove"):
+        objects = op.get("objects")
+        if f.type != "Array":
+            raise InvalidType(f"schema mismatch for {spec.name}.{f.name}; expected {f.type} but got Array")
+        if not isinstance(objects, list):
+            raise InvalidInput("objects to add must be an array")
+        items = list(current or [])
+        if kind == "Add":
+            return items + objects
+        if kind == "AddUnique":
+            return items + [o for o in objects if o not in items and not objects[: objects.index(o)].count(o)]
+        return [i for i in items if i not in objects]
+    raise InvalidInput(f"Unknown operator: {kind}", parse_code=107)

@@ -1,0 +1,342 @@
+"""Parse queries in SQL: `where` (with $lt $lte $gt $gte $ne $in $nin $exists $regex $all $or $and $nor
+$inQuery $notInQuery $select $dontSelect), `order`, `limit`, `skip`, `count`, `keys`, `excludeKeys` and
+`include`. Every filter, including the access policy, runs in the database; nothing is filtered in Python.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy.orm import Session
+
+from gateway import access, audit
+from gateway.access import Principal
+from gateway.errors import InvalidInput, InvalidQuery, NotFound
+from gateway.schema import BUILTIN_ATTRS, ClassSpec, FieldSpec, class_spec
+from gateway.services import codec
+from gateway.services.json_sql import json_array_contains
+from gateway.services.objects import spec_for
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+_COMPARE = {"$lt": "__lt__", "$lte": "__le__", "$gt": "__gt__", "$gte": "__ge__"}
+
+
+@dataclass
+class QueryArgs:
+    where: dict[str, Any] = field(default_factory=dict)
+    order: str | None = None
+    limit: int = DEFAULT_LIMIT
+    skip: int = 0
+    count: bool = False
+    keys: list[str] | None = None
+    exclude_keys: list[str] | None = None
+    include: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QueryResult:
+    results: list[dict[str, Any]]
+    count: int | None
+    #: (class name, profile id, object id) of everything returned, for the audit of reads.
+    touched: list[tuple[str, str | None, str]]
+
+
+class Translator:
+    """Turns a `where` object into a SQL predicate on one class's columns."""
+
+    def __init__(self, session: Session, p: Principal):
+        self.session = session
+        self.p = p
+
+    def where(self, spec: ClassSpec, where: Any) -> ColumnElement[bool]:
+        if not isinstance(where, dict):
+            raise InvalidQuery("where must be an object")
+        parts = []
+        for key, constraint in where.items():
+            if key in ("$or", "$and", "$nor"):
+                if not isinstance(constraint, list):
+                    raise InvalidQuery(f"{key} must be an array")
+                subs = [self.where(spec, c) for c in constraint]
+                if key == "$or":
+                    parts.append(or_(*subs) if subs else false())
+                elif key == "$and":
+                    parts.append(and_(*subs) if subs else true())
+                else:
+                    parts.append(not_(or_(*subs)) if subs else true())
+                continue
+            if key.startswith("$"):
+                raise InvalidQuery(f"Unsupported query operator: {key}")
+            parts.append(self.field(spec, key, constraint))
+        return and_(*parts) if parts else true()
+
+    def field(self, spec: ClassSpec, key: str, constraint: Any) -> ColumnElement[bool]:
+        model = spec.model
+        if key in BUILTIN_ATTRS:
+            kind = "String" if key == "objectId" else "Date"
+            f = FieldSpec(name=key, type=kind, attr=BUILTIN_ATTRS[key])
+        else:
+            f = spec.fields.get(key)
+            if f is None:
+                # Parse answers a constraint on an unknown field with no results, not an error.
+                return false()
+        column = getattr(model, f.attr)
+        if isinstance(constraint, dict) and not ("__type" in constraint):
+            if not constraint:
+                return true()
+            return and_(*[self.operator(spec, f, column, op, arg, constraint) for op, arg in constraint.items()
+                          if op != "$options"])
+        return self.equals(f, column, constraint, model)
+
+    # -- operators --
+
+    def operator(self, spec, f: FieldSpec, column, op: str, arg: Any, all_ops: dict) -> ColumnElement[bool]:
+        model = spec.model
+        if op in _COMPARE:
+            if f.type == "Mixed":
+                column = model.value_text if isinstance(arg, str) else column
+            return getattr(column, _COMPARE[op])(self.value(f, arg))
+        if op == "$eq":
+            return self.equals(f, column, arg, model)
+        if op == "$ne":
+            return or_(not_(self.equals(f, column, arg, model)), self.is_null(f, column, model)) if arg is not None \
+                else not_(self.is_null(f, column, model))
+        if op in ("$in", "$nin"):
+            if not isinstance(arg, list):
+                raise InvalidInput(f"bad {op} value")
+            if f.type == "Array":
+                cond = or_(*[json_array_contains(column, v) for v in arg]) if arg else false()
+            elif f.type == "Mixed":
+                nums = [float(v) for v in arg if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                texts = [v for v in arg if isinstance(v, str)]
+                cond = or_(column.in_(nums), model.value_text.in_(texts))
+            else:
+                cond = column.in_([self.value(f, v) for v in arg])
+            return cond if op == "$in" else or_(not_(cond), self.is_null(f, column, model))
+        if op == "$exists":
+            if not isinstance(arg, bool):
+                raise InvalidQuery("$exists must be a boolean")
+            return not_(self.is_null(f, column, model)) if arg else self.is_null(f, column, model)
+        if op == "$regex":
+            if not isinstance(arg, str):
+                raise InvalidQuery("$regex must be a string")
+            options = all_ops.get("$options", "")
+            if not isinstance(options, str) or set(options) - set("imsx"):
+                raise InvalidQuery("bad $options value")
+            target = model.value_text if f.type == "Mixed" else column
+            if "i" in options and self.session.get_bind().dialect.name == "sqlite":
+                # SQLAlchemy drops flags on SQLite; our REGEXP function (gateway.db) reads an inline (?i).
+                return target.regexp_match("(?i)" + arg)
+            return target.regexp_match(arg, flags="i" if "i" in options else None)
+        if op == "$all":
+            if f.type != "Array" or not isinstance(arg, list):
+                raise InvalidQuery("$all needs an array field and an array value")
+            return and_(*[json_array_contains(column, v) for v in arg]) if arg else true()
+        if op in ("$inQuery", "$notInQuery"):
+            if f.type != "Pointer" or not isinstance(arg, dict):
+                raise InvalidQuery(f"bad {op} value")
+            inner = self.subquery(arg, expect=f.target, key="objectId")
+            return column.in_(inner) if op == "$inQuery" else or_(column.not_in(inner), column.is_(None))
+        if op in ("$select", "$dontSelect"):
+            if not isinstance(arg, dict) or not isinstance(arg.get("query"), dict) or not isinstance(arg.get("key"), str):
+                raise InvalidQuery(f"bad {op} value")
+            inner = self.subquery(arg["query"], expect=None, key=arg["key"])
+            return column.in_(inner) if op == "$select" else or_(column.not_in(inner), column.is_(None))
+        raise InvalidQuery(f"Unsupported query operator: {op}")
+
+    def subquery(self, query: dict, *, expect: str | None, key: str):
+        """SELECT key FROM inner class WHERE inner where AND what the caller may read."""
+        name = query.get("className")
+        inner = class_spec(name) if isinstance(name, str) else None
+        if inner is None or (expect and inner.name != expect):
+            raise InvalidQuery(f"improper usage of subquery on class {name}")
+        attr = BUILTIN_ATTRS.get(key) or (inner.fields[key].attr if key in inner.fields else None)
+        if attr is None:
+            raise InvalidQuery(f"unknown key {key} in subquery")
+        model = inner.model
+        stmt = select(getattr(model, attr)).where(
+            self.where(inner, query.get("where", {})), access.read_filter(model, self.p))
+        if model.__soft_delete__:
+            stmt = stmt.where(model.deleted_at.is_(None))
+        return stmt
+
+    def equals(self, f: FieldSpec, column, value: Any, model) -> ColumnElement[bool]:
+        if value is None:
+            return self.is_null(f, column, model)
+        if f.type == "Array" and not isinstance(value, list):
+            return json_array_contains(column, value)
+        if f.type == "Mixed":
+            if isinstance(value, str):
+                return model.value_text == value
+            return column == self.value(f, value)
+        if f.type in ("Array", "Object"):
+            raise InvalidQuery(f"equality on {f.type} field {f.name} is not supported; use $all or $exists")
+        return column == self.value(f, value)
+
+    @staticmethod
+    def is_null(f: FieldSpec, column, model) -> ColumnElement[bool]:
+        if f.type == "Mixed":
+            return and_(column.is_(None), model.value_text.is_(None))
+        return column.is_(None)
+
+    @staticmethod
+    def value(f: FieldSpec, value: Any) -> Any:
+        """A constraint's value as the column stores it."""
+        t = f.type
+        if t == "Date":
+            if isinstance(value, dict) and value.get("__type") == "Date":
+                return codec.parse_iso(value.get("iso"))
+            if isinstance(value, str):
+                return codec.parse_iso(value)
+            raise InvalidQuery(f"bad date constraint on {f.name}")
+        if t == "Pointer":
+            if isinstance(value, dict) and value.get("__type") in ("Pointer", "Object"):
+                return value.get("objectId")
+            if isinstance(value, str):
+                return value
+            raise InvalidQuery(f"bad pointer constraint on {f.name}")
+        if t == "File":
+            return value.get("name") if isinstance(value, dict) else value
+        if t in ("Number", "Mixed"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidQuery(f"bad number constraint on {f.name}")
+            return value
+        if t == "Boolean" and not isinstance(value, bool):
+            raise InvalidQuery(f"bad boolean constraint on {f.name}")
+        if t == "String" and not isinstance(value, str):
+            raise InvalidQuery(f"bad string constraint on {f.name}")
+        return value
+
+
+def order_clauses(spec: ClassSpec, order: str | None) -> list:
+    model = spec.model
+    clauses = []
+    for key in (order or "").split(","):
+        key = key.strip()
+        desc = key.startswith("-")
+        name = key.lstrip("-+")
+        attr = BUILTIN_ATTRS.get(name) or (spec.fields[name].attr if name in spec.fields else None)
+        if attr is None:
+            continue  # Parse ignores ordering by an unknown field
+        cols = [getattr(model, attr)]
+        if spec.fields.get(name) and spec.fields[name].text_attr:
+            cols.append(getattr(model, spec.fields[name].text_attr))
+        clauses.extend(c.desc() if desc else c.asc() for c in cols)
+    clauses.append(model.object_id.asc())  # a total order, so that skip/limit pages are stable
+    return clauses
+
+
+def visible(spec: ClassSpec, p: Principal):
+    model = spec.model
+    conds = [access.read_filter(model, p)]
+    if model.__soft_delete__:
+        conds.append(model.deleted_at.is_(None))
+    return and_(*conds)
+
+
+def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
+              file_url: codec.FileUrl | None = None) -> QueryResult:
+    spec = spec_for(class_name, p)
+    access.require_authenticated(p)
+    translator = Translator(session, p)
+    predicate = and_(translator.where(spec, args.where), visible(spec, p))
+    model = spec.model
+    count = None
+    if args.count:
+        count = session.scalar(select(func.count()).select_from(model).where(predicate))
+    rows = []
+    if args.limit > 0:
+        stmt = select(model).where(predicate).order_by(*order_clauses(spec, args.order))
+        stmt = stmt.limit(min(args.limit, MAX_LIMIT)).offset(args.skip)
+        rows = list(session.scalars(stmt))
+    results = [codec.encode(spec, row, file_url=file_url) for row in rows]
+    touched = [(spec.name, _profile_of(spec, row), row.object_id) for row in rows]
+    if args.include:
+        touched += include(session, p, spec, results, args.include, file_url)
+    if args.keys is not None or args.exclude_keys:
+        results = [project(r, args.keys, args.exclude_keys) for r in results]
+    audit.record_reads(session, p, touched)
+    return QueryResult(results, count, touched)
+
+
+def get_object(session: Session, p: Principal, class_name: str, object_id: str, *, include: list[str] | None = None,
+               keys: list[str] | None = None, file_url: codec.FileUrl | None = None) -> dict[str, Any]:
+    """One object by id through the same path as queries (access, include, projection, audit)."""
+    args = QueryArgs(where={"objectId": object_id}, limit=1, include=include or [], keys=keys)
+    found = run_query(session, p, class_name, args, file_url).results
+    if not found:
+        raise NotFound("Object not found.")
+    return found[0]
+
+
+def _profile_of(spec: ClassSpec, row) -> str | None:
+    if spec.name == "Profile":
+        return row.object_id
+    return getattr(row, "profile_id", None) if spec.has_profile else None
+
+
+def include(session: Session, p: Principal, spec: ClassSpec, objects: list[dict], paths: list[str],
+            file_url: codec.FileUrl | None) -> list[tuple[str, str | None, str]]:
+    """Replace pointers on the given dotted paths by the objects, one batched query per class and level;
+    a pointer the caller may not read stays a bare pointer (as in Parse)."""
+    touched = []
+    tree: dict[str, Any] = {}
+    for path in paths:
+        if path == "*":
+            for name, f in spec.fields.items():
+                if f.type == "Pointer":
+                    tree.setdefault(name, {})
+            continue
+        node = tree
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+    _include_level(session, p, spec, objects, tree, file_url, touched)
+    return touched
+
+
+def _include_level(session, p, spec, objects, tree, file_url, touched):
+    for name, subtree in tree.items():
+        f = spec.fields.get(name)
+        if f is None or f.type != "Pointer":
+            continue
+        target = class_spec(f.target)
+        ids = {o[name]["objectId"] for o in objects if isinstance(o.get(name), dict)}
+        if not ids:
+            continue
+        model = target.model
+        rows = session.scalars(select(model).where(model.object_id.in_(sorted(ids)), visible(target, p))).all()
+        found = {r.object_id: codec.encode(target, r, file_url=file_url) for r in rows}
+        touched.extend((target.name, _profile_of(target, r), r.object_id) for r in rows)
+        for o in objects:
+            ptr = o.get(name)
+            if isinstance(ptr, dict) and ptr.get("objectId") in found:
+                o[name] = {**found[ptr["objectId"]], "__type": "Object", "className": target.name}
+        if subtree:
+            _include_level(session, p, target, list(found.values()), subtree, file_url, touched)
+
+
+_ALWAYS = ("objectId", "createdAt", "updatedAt", "ACL", "__type", "className")
+
+
+def project(obj: dict[str, Any], keys: list[str] | None, exclude: list[str] | None) -> dict[str, Any]:
+    """Parse's `keys` (dotted keys reach into included objects) and `excludeKeys`."""
+    out = obj
+    if keys is not None:
+        nested: dict[str, list[str]] = defaultdict(list)
+        top = set()
+        for k in keys:
+            head, _, rest = k.partition(".")
+            top.add(head)
+            if rest:
+                nested[head].append(rest)
+        out = {}
+        for k, v in obj.items():
+            if k in _ALWAYS or k in top:
+                if k in nested and isinstance(v, dict) and v.get("__type") == "Object":
+                    v = project(v, nested[k], None)
+                out[k] = v
+    if exclude:
+        out = {k: v for k, v in out.items() if k not in exclude or k == "objectId"}
+    return out
