@@ -52,6 +52,9 @@ def record(
         class_name="AuditLog", object_id=row.object_id, version=1, recorded_at=now, deleted=False,
         data={"objectId": row.object_id, "entityType": entity_type, "entityId": entity_id, "action": action},
     ))
+    from gateway.services.fhir_store import FhirStore
+
+    FhirStore(session).sync("AuditLog", row)
     return row
 
 

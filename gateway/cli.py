@@ -54,7 +54,9 @@ def demo() -> None:
     app = _app()
     engine, make_session = app.extensions["phr_db"]
     upgrade(engine)
-    with make_session() as session:
+    from gateway.extensions import open_session
+
+    with open_session(make_session, app.config) as session:
         result = load_demo(session, base_url=app.config["BASE_URL"])
         session.commit()
     _emit(result)

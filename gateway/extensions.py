@@ -30,17 +30,26 @@ class Database:
     @property
     def session(self) -> Session:
         if "db_session" not in g:
-            g.db_session = self._state()[1]()
+            g.db_session = self.new_session()
         return g.db_session
 
     def new_session(self) -> Session:
-        return self._state()[1]()
+        from flask import current_app
+
+        return open_session(self._state()[1], current_app.config)
 
     @staticmethod
     def _close(_exc) -> None:
         s = g.pop("db_session", None)
         if s is not None:
             s.close()
+
+
+def open_session(factory: sessionmaker[Session], config) -> Session:
+    """A Session carrying what services need to know of the app (the FHIR base for the mappings)."""
+    session = factory()
+    session.info["fhir_base"] = config["BASE_URL"] + "/fhir"
+    return session
 
 
 db = Database()

@@ -4,6 +4,7 @@ from gateway.models.allergy import Allergy
 from gateway.models.audit_log import AuditLog
 from gateway.models.base import ProfileRecord, Record
 from gateway.models.emergency_contact import EmergencyContact
+from gateway.models.fhir import FhirHistory, FhirIndex, FhirResource
 from gateway.models.lab_result import LabResult
 from gateway.models.medical_document import MedicalDocument
 from gateway.models.medication import Medication
@@ -22,7 +23,7 @@ MODELS: dict[str, type[Record]] = {
 }
 
 __all__ = [
-    "AclEntry", "Allergy", "AuditLog", "Base", "EmergencyContact", "FileBlob", "LabResult", "MODELS",
+    "AclEntry", "Allergy", "AuditLog", "Base", "EmergencyContact", "FhirHistory", "FhirIndex", "FhirResource", "FileBlob", "LabResult", "MODELS",
     "MedicalDocument", "Medication", "Profile", "ProfileRecord", "Provider", "Record", "RecordVersion",
     "Session", "SharedAccess", "StoredFile", "User", "Vaccination",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import delete as sql_delete, select
+from sqlalchemy import delete as sql_delete, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import access, audit
@@ -15,11 +15,12 @@ from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.errors import Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
 from gateway.models import (
-    AclEntry, MedicalDocument, Profile, ProfileRecord, RecordVersion, SharedAccess, StoredFile, User,
+    AclEntry, MedicalDocument, Profile, ProfileRecord, Provider, RecordVersion, SharedAccess, StoredFile, User,
 )
 from gateway.schema import ClassSpec, FieldSpec, class_spec
 from gateway.services import codec
 from gateway.services.files import attach_to_document
+from gateway.services.fhir_store import FhirStore
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 READONLY_BUILTINS = ("objectId", "createdAt", "updatedAt")
@@ -134,14 +135,16 @@ class ObjectService:
             self.session.flush()
             self._snapshot(spec, row, deleted=True)
         else:
-            if spec.model is User and self.session.scalar(
-                select(Profile.object_id).where(Profile.user_id == row.object_id, Profile.deleted_at.is_(None)).limit(1)
-            ):
-                raise Forbidden("This user still owns profiles; delete or transfer them first.")
+            if spec.model is User:
+                _check_user_deletable(self.session, row.object_id)
+            # Audit first: the row names its actor, and the actor may be the account being deleted
+            # (the foreign key then becomes NULL; the summary keeps the id).
+            audit.record(self.session, self.p, "delete", spec.name, object_id, profile_id=profile_id)
             self.session.execute(sql_delete(AclEntry).where(
                 AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
             self.session.delete(row)
             self.session.flush()
+            return
         action = "revoke" if spec.model is SharedAccess else "delete"
         audit.record(self.session, self.p, action, spec.name, object_id, profile_id=profile_id)
 
@@ -240,11 +243,28 @@ class ObjectService:
         self.session.flush()
 
     def _snapshot(self, spec: ClassSpec, row, *, deleted: bool = False) -> None:
+        """Keep this version, and bring the FHIR view of the record up to date in the same transaction."""
         self.session.add(RecordVersion(
             class_name=spec.name, object_id=row.object_id, version=row.version, recorded_at=row.updated_at,
             deleted=deleted, data=codec.encode(spec, row, with_fhir=True),
         ))
         self.session.flush()
+        FhirStore(self.session).sync(spec.name, row, deleted=deleted)
+
+
+def _check_user_deletable(session: Session, user_id: str) -> None:
+    """An account that records still point to (its profiles, kept deleted or not for history; grants it
+    made or received; a provider entry) cannot be removed without breaking that history."""
+    if session.scalar(select(Profile.object_id).where(Profile.user_id == user_id, Profile.deleted_at.is_(None)).limit(1)):
+        raise Forbidden("This user still owns profiles; delete or transfer them first.")
+    referenced = (
+        select(Profile.object_id).where(Profile.user_id == user_id),
+        select(SharedAccess.object_id).where(or_(SharedAccess.grantee_id == user_id,
+                                                 SharedAccess.created_by_id == user_id)),
+        select(Provider.object_id).where(Provider.user_id == user_id),
+    )
+    if any(session.scalar(q.limit(1)) for q in referenced):
+        raise Forbidden("This account is referenced by health records or grants and cannot be deleted.")
 
 
 def _profile_of(row) -> str | None:

@@ -1,0 +1,190 @@
+"""What a resource is searchable by: the values of each search parameter, ready for the fhir_index table.
+Pure: no database, no Flask. Follows R4's search value rules (hl7.org/fhir/R4/search.html): token on
+Coding/CodeableConcept/Identifier/ContactPoint/code, string on HumanName/Address parts, date as a range
+at its precision, reference as type/id."""
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from gateway.fhir.params import Path_, SearchParam, params_for
+
+MIN_DATE = datetime(1, 1, 1, tzinfo=timezone.utc)
+MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+_META_PARAMS = {"_tag": ("meta", "tag"), "_security": ("meta", "security"), "_profile": ("meta", "profile"),
+                "_source": ("meta", "source")}
+_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def normalize(text: str) -> str:
+    """Case- and accent-insensitive form for string search (R4: 'ignoring case and accents')."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()[:500]
+
+
+def date_range(text: str) -> tuple[datetime, datetime] | None:
+    """The instant range a FHIR date, dateTime or instant covers, at its own precision."""
+    if not isinstance(text, str):
+        return None
+    m = _PARTIAL.match(text)
+    if m:
+        year, month, day = int(m.group(1)), m.group(2), m.group(3)
+        if day:
+            low = datetime(year, int(month), int(day), tzinfo=timezone.utc)
+            return low, low + timedelta(days=1) - timedelta(microseconds=1)
+        if month:
+            last = calendar.monthrange(year, int(month))[1]
+            low = datetime(year, int(month), 1, tzinfo=timezone.utc)
+            return low, datetime(year, int(month), last, 23, 59, 59, 999999, tzinfo=timezone.utc)
+        return datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    # A dateTime to the second covers that whole second.
+    has_fraction = "." in text.split("T", 1)[-1]
+    return value, value if has_fraction else value + timedelta(seconds=1) - timedelta(microseconds=1)
+
+
+def _children(node: Any, name: str, of_type: str | None, last: bool) -> Iterator[Any]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _children(item, name, of_type, last)
+        return
+    if not isinstance(node, dict):
+        return
+    if name in node and not (last and of_type):
+        value = node[name]
+        yield from (value if isinstance(value, list) else [value])
+        return
+    # A choice element (value[x], effective[x], onset[x]...): match by the type suffix.
+    for key, value in node.items():
+        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
+            kind = key[len(name):]
+            if last and of_type and kind.lower() != of_type.lower():
+                continue
+            yield from (value if isinstance(value, list) else [value])
+
+
+def values(resource: dict[str, Any], path: Path_) -> list[Any]:
+    nodes: list[Any] = [resource]
+    for i, name in enumerate(path.elements):
+        last = i == len(path.elements) - 1
+        nodes = [child for node in nodes for child in _children(node, name, path.of_type, last)]
+    if path.where:
+        key, expected = path.where
+        nodes = [n for n in nodes if isinstance(n, dict) and n.get(key) == expected]
+    return nodes
+
+
+def _token_rows(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, bool):
+        yield {"value": "true" if value else "false"}
+    elif isinstance(value, str):
+        yield {"value": value}
+    elif isinstance(value, dict):
+        if "coding" in value or "text" in value and not ("value" in value or "code" in value):
+            for coding in value.get("coding", []):
+                yield from _token_rows(coding)
+            if value.get("text"):
+                yield {"norm": normalize(value["text"])}
+        elif "code" in value or "display" in value:
+            yield {"system": value.get("system"), "value": value.get("code"),
+                   "norm": normalize(value["display"]) if value.get("display") else None}
+        elif "value" in value:  # Identifier, ContactPoint
+            yield {"system": value.get("system"), "value": str(value["value"]),
+                   "norm": normalize(value["type"]["text"]) if isinstance(value.get("type"), dict)
+                   and value["type"].get("text") else None}
+
+
+def _string_rows(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, str):
+        yield {"value": value[:500], "norm": normalize(value)}
+    elif isinstance(value, dict):
+        parts: list[str] = []
+        for key in ("text", "family", "city", "district", "state", "postalCode", "country"):
+            if isinstance(value.get(key), str):
+                parts.append(value[key])
+        for key in ("given", "prefix", "suffix", "line"):
+            parts.extend(v for v in value.get(key, []) if isinstance(v, str))
+        for part in parts:
+            yield {"value": part[:500], "norm": normalize(part)}
+
+
+def _date_rows(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, str):
+        rng = date_range(value)
+        if rng:
+            yield {"low": rng[0], "high": rng[1]}
+    elif isinstance(value, dict) and ("start" in value or "end" in value):
+        start = date_range(value["start"]) if value.get("start") else None
+        end = date_range(value["end"]) if value.get("end") else None
+        yield {"low": start[0] if start else MIN_DATE, "high": end[1] if end else MAX_DATE}
+
+
+def _reference_rows(value: Any, base_url: str, target_is: str | None) -> Iterator[dict[str, Any]]:
+    ref = value.get("reference") if isinstance(value, dict) else value if isinstance(value, str) else None
+    if not isinstance(ref, str):
+        return
+    literal = ref
+    if base_url and ref.startswith(base_url.rstrip("/") + "/"):
+        ref = ref[len(base_url.rstrip("/")) + 1:]
+    parts = ref.split("/")
+    if len(parts) >= 2 and parts[-2][:1].isupper() and "://" not in ref:
+        target_type, target_id = parts[-2], parts[-1]
+        if len(parts) >= 4 and parts[-2] == "_history":
+            target_type, target_id = parts[-4], parts[-3]
+        if target_is and target_type != target_is:
+            return
+        yield {"target_type": target_type, "target_id": target_id, "value": literal[:500]}
+    else:
+        yield {"value": literal[:500]}
+
+
+def _quantity_rows(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
+        yield {"number": float(value["value"]), "system": value.get("system"),
+               "value": value.get("code") or value.get("unit")}
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield {"number": float(value)}
+
+
+def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    paths = param.paths
+    if param.code in _META_PARAMS:
+        paths = (Path_(_META_PARAMS[param.code]),)
+    for path in paths:
+        for value in values(resource, path):
+            if param.type == "token":
+                out.extend(_token_rows(value))
+            elif param.type == "string":
+                out.extend(_string_rows(value))
+            elif param.type == "date":
+                out.extend(_date_rows(value))
+            elif param.type == "reference":
+                out.extend(_reference_rows(value, base_url, path.target_is))
+            elif param.type in ("quantity", "number"):
+                out.extend(_quantity_rows(value))
+            elif param.type == "uri" and isinstance(value, str):
+                out.append({"value": value[:500]})
+    return out
+
+
+def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, Any]]:
+    """Every (param, value) row of one resource; _id and _lastUpdated live on fhir_resource itself."""
+    rt = resource["resourceType"]
+    rows = []
+    for code, param in params_for(rt).items():
+        if code in ("_id", "_lastUpdated"):
+            continue
+        for row in rows_for_param(resource, param, base_url):
+            row.update(resource_type=rt, resource_id=resource["id"], param=code)
+            rows.append(row)
+    return rows

@@ -1,0 +1,129 @@
+"""The search-parameter registry: the official R4 definitions (conformance/search-parameters.r4.json) for the
+resource types we serve, with each expression reduced to the paths that apply to one resource type.
+
+Both the indexer (what to store at write time) and the CapabilityStatement (what we claim) read this one
+registry, so what we claim is what we index and search.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[2] / "conformance" / "search-parameters.r4.json"
+
+#: Resource types the FHIR face serves.
+RESOURCE_TYPES = (
+    "Patient", "AllergyIntolerance", "Immunization", "MedicationStatement", "Observation", "DocumentReference",
+    "Consent", "AuditEvent", "RelatedPerson", "Practitioner", "Organization", "Group",
+)
+#: Types of parameters we index and search; composite and special ones are left out of what we claim.
+SUPPORTED_TYPES = ("token", "string", "date", "reference", "quantity", "number", "uri")
+#: Parameters whose definitions need what we do not store (full-text, _query, _profile by content...).
+UNSUPPORTED = {"_text", "_content", "_query", "phonetic"}
+
+
+@dataclass(frozen=True)
+class Path_:
+    """One path of an expression: dotted elements, an optional type filter (`as X`/`ofType(X)`) and,
+    for references, an optional target type (`where(resolve() is X)`)."""
+
+    elements: tuple[str, ...]
+    of_type: str | None = None
+    target_is: str | None = None
+    #: `.where(system='phone')` on the last element: keep items whose `key` equals `value`.
+    where: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    code: str
+    type: str
+    url: str
+    description: str
+    paths: tuple[Path_, ...]
+    targets: tuple[str, ...] = ()
+
+
+_OFTYPE = re.compile(r"^\((.*)\.ofType\((\w+)\)\)(\.\w+)*$")
+_AS = re.compile(r"^\(?(.*?) as (\w+)\)?$")
+_WHERE_RESOLVE = re.compile(r"^(.*)\.where\(resolve\(\) is (\w+)\)$")
+_WHERE_EQ = re.compile(r"^(.*)\.where\((\w+) ?= ?'([^']*)'\)$")
+
+
+def _parse_path(resource_type: str, part: str) -> Path_ | None:
+    part = part.strip()
+    of_type = target = None
+    suffix: tuple[str, ...] = ()
+    m = _OFTYPE.match(part)
+    if m:
+        part, of_type = m.group(1), m.group(2)
+        if m.group(3):
+            suffix = tuple(s for s in m.group(0).rsplit(")", 1)[1].split(".") if s)
+    else:
+        m = _AS.match(part)
+        if m:
+            part, of_type = m.group(1), m.group(2)
+    m = _WHERE_RESOLVE.match(part)
+    if m:
+        part, target = m.group(1), m.group(2)
+    where = None
+    m = _WHERE_EQ.match(part)
+    if m:
+        part, where = m.group(1), (m.group(2), m.group(3))
+    part = part.strip("()")
+    if not re.fullmatch(r"[A-Za-z]+(\.[A-Za-z]+)*", part):
+        return None  # an expression form we do not evaluate; the parameter is then not claimed
+    elements = tuple(part.split("."))
+    if elements[0] != resource_type:
+        return None
+    return Path_(elements[1:] + suffix, of_type, target, where)
+
+
+def _split_union(expression: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in expression:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+@cache
+def registry() -> dict[str, dict[str, SearchParam]]:
+    """resource type -> parameter code -> SearchParam (only what we can index and search)."""
+    data = json.loads(SOURCE.read_text())
+    out: dict[str, dict[str, SearchParam]] = {t: {} for t in RESOURCE_TYPES}
+    for d in data["parameters"]:
+        if d["type"] not in SUPPORTED_TYPES or d["code"] in UNSUPPORTED:
+            continue
+        for base in d["base"]:
+            types = RESOURCE_TYPES if base in ("Resource", "DomainResource") else (base,)
+            for rt in types:
+                if rt not in out:
+                    continue
+                if d["code"].startswith("_"):
+                    paths: tuple[Path_, ...] = ()
+                else:
+                    parsed = [_parse_path(rt, p) for p in _split_union(d.get("expression", ""))]
+                    paths = tuple(p for p in parsed if p is not None)
+                    if not paths:
+                        continue
+                out[rt][d["code"]] = SearchParam(
+                    code=d["code"], type=d["type"], url=d["url"], description=d.get("description", ""),
+                    paths=paths, targets=tuple(d.get("target", ())),
+                )
+    return out
+
+
+def params_for(resource_type: str) -> dict[str, SearchParam]:
+    return registry().get(resource_type, {})

@@ -1,0 +1,128 @@
+"""Keeps the FHIR view (fhir_resource, fhir_history, fhir_index) in step with the native rows.
+
+Called after every native write (services/objects.py, audit.py): the record goes through the mappings,
+the resource is stored as JSON text with its meta, its previous FHIR version goes to history, and its
+search values are re-indexed. Derived resources follow their sources: a Patient is re-made when one of
+its emergency contacts changes, and a Profile's blood group is its own Observation.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+import mappings
+from mappings import patient as patient_mapping
+from mappings.context import MappingContext
+from gateway.db import utcnow
+from gateway.fhir.extract import index_rows
+from gateway.models import EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, StoredFile
+from gateway.schema import ClassSpec, class_spec
+from gateway.services import codec
+
+_EMPTY_INDEX_ROW = dict.fromkeys(("system", "value", "norm", "low", "high", "number", "target_type", "target_id"))
+#: The sharing category of the blood-group Observation: it is a laboratory result about the patient.
+BLOOD_GROUP_CATEGORY = "labs"
+
+
+def mapping_context(session: Session) -> MappingContext:
+    """The app puts its FHIR base into session.info; services never import Flask."""
+    base = session.info.get("fhir_base")
+    return MappingContext(base_url=base) if base else mappings.DEFAULT
+
+
+def native_record(session: Session, spec: ClassSpec, row) -> dict[str, Any]:
+    """The record as the mappings take it: Parse JSON with `_fhir`, providers included, file metadata."""
+    record = codec.encode(spec, row, with_fhir=True)
+    record["version"] = row.doc_version if spec.name == "MedicalDocument" else record.get("version")
+    if record.get("version") is None:
+        record.pop("version", None)
+    for name, f in spec.fields.items():
+        if f.type == "Pointer" and f.target == "Provider" and isinstance(record.get(name), dict):
+            provider = session.get(Provider, record[name]["objectId"])
+            if provider is not None:
+                record[name] = {**codec.encode(class_spec("Provider"), provider), "__type": "Object",
+                                "className": "Provider"}
+        if f.type == "File" and isinstance(record.get(name), dict):
+            stored = session.get(StoredFile, record[name]["name"])
+            if stored is not None:
+                record[name].update(contentType=stored.content_type, size=stored.size, hash=stored.sha1_b64)
+    return record
+
+
+class FhirStore:
+    def __init__(self, session: Session):
+        self.session = session
+        self.ctx = mapping_context(session)
+
+    def sync(self, class_name: str, row, *, deleted: bool = False) -> None:
+        spec = class_spec(class_name)
+        if spec.name not in mappings.CLASS_TO_RESOURCE:
+            return
+        record = native_record(self.session, spec, row)
+        category = spec.category
+        profile_id = row.object_id if spec.name == "Profile" else getattr(row, "profile_id", None)
+        if spec.name == "Profile":
+            contacts = [] if deleted else self._contacts(row.object_id)
+            resource = patient_mapping.to_fhir(record, self.ctx, emergency_contacts=contacts)
+            self._put(resource, spec.name, row.object_id, profile_id, None, deleted)
+            obs = None if deleted else patient_mapping.blood_group_observation(record, self.ctx)
+            obs_id = patient_mapping.blood_group_observation_id(row.object_id)
+            if obs is not None:
+                self._put(obs, spec.name, row.object_id, profile_id, BLOOD_GROUP_CATEGORY, False)
+            elif self.session.get(FhirResource, ("Observation", obs_id)) is not None:
+                self._put({"resourceType": "Observation", "id": obs_id}, spec.name, row.object_id, profile_id,
+                          BLOOD_GROUP_CATEGORY, True)
+            return
+        resource = mappings.to_fhir(spec.name, record, self.ctx)
+        if spec.name == "Provider":
+            # A provider whose kind changed moves between Practitioner and Organization.
+            other = "Organization" if resource["resourceType"] == "Practitioner" else "Practitioner"
+            stale = self.session.get(FhirResource, (other, row.object_id))
+            if stale is not None and not stale.deleted:
+                self._put({"resourceType": other, "id": row.object_id}, spec.name, row.object_id, None, None, True)
+        self._put(resource, spec.name, row.object_id, profile_id, category, deleted)
+        if spec.name == "EmergencyContact":
+            profile = self.session.get(Profile, row.profile_id)
+            if profile is not None and profile.deleted_at is None:
+                self.sync("Profile", profile)
+
+    def _contacts(self, profile_id: str) -> list[dict[str, Any]]:
+        spec = class_spec("EmergencyContact")
+        rows = self.session.scalars(select(EmergencyContact).where(
+            EmergencyContact.profile_id == profile_id, EmergencyContact.deleted_at.is_(None),
+        ).order_by(EmergencyContact.created_at, EmergencyContact.object_id))
+        return [codec.encode(spec, r) for r in rows]
+
+    def _put(self, resource: dict[str, Any], class_name: str, source_id: str, profile_id: str | None,
+             category: str | None, deleted: bool) -> None:
+        rt, rid = resource["resourceType"], resource["id"]
+        now = utcnow()
+        current = self.session.get(FhirResource, (rt, rid))
+        if deleted and (current is None or current.deleted):
+            return
+        version = (current.version_id + 1) if current is not None else 1
+        resource = dict(resource)
+        meta = dict(resource.get("meta") or {})
+        meta.update(versionId=str(version), lastUpdated=codec.iso(now))
+        resource["meta"] = meta
+        body = orjson.dumps(resource).decode()
+        method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
+        if current is None:
+            current = FhirResource(resource_type=rt, id=rid)
+            self.session.add(current)
+        current.class_name, current.source_id = class_name, source_id
+        current.profile_id, current.category = profile_id, category
+        current.version_id, current.last_updated, current.deleted = version, now, deleted
+        if not deleted:
+            current.body = body
+        self.session.add(FhirHistory(resource_type=rt, id=rid, version_id=version, last_updated=now,
+                                     deleted=deleted, method=method, body=None if deleted else body))
+        self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
+        if not deleted:
+            rows = [{**_EMPTY_INDEX_ROW, **r} for r in index_rows(resource, self.ctx.base)]
+            if rows:
+                self.session.execute(insert(FhirIndex), rows)
+        self.session.flush()
