@@ -16,8 +16,11 @@ PLACEHOLDER = "{{BASE_URL}}"
 
 def _templates() -> dict[str, str]:
     folder = resources.files("conformance.structuredefinitions")
-    return {entry.name[:-5]: entry.read_text(encoding="utf-8")
-            for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".json")}
+    return {
+        entry.name[:-5]: entry.read_text(encoding="utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    }
 
 
 _TEMPLATES = _templates()

@@ -10,8 +10,20 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from . import (allergy_intolerance, audit_event, binary, consent, document_reference, immunization,
-               medication_statement, observation, organization, patient, practitioner, related_person)
+from . import (
+    allergy_intolerance,
+    audit_event,
+    binary,
+    consent,
+    document_reference,
+    immunization,
+    medication_statement,
+    observation,
+    organization,
+    patient,
+    practitioner,
+    related_person,
+)
 from .context import DEFAULT, MappingContext
 
 # Native class -> FHIR resource types it is served as (Provider: by kind; Profile: also the blood-group
@@ -45,7 +57,11 @@ RESOURCE_TO_CLASS: dict[str, str] = {
 }
 
 # The seed's second schema names some classes differently; they map the same way.
-CLASS_ALIASES = {"HealthDocument": "MedicalDocument", "Immunization": "Vaccination", "Consent": "SharedAccess"}
+CLASS_ALIASES = {
+    "HealthDocument": "MedicalDocument",
+    "Immunization": "Vaccination",
+    "Consent": "SharedAccess",
+}
 
 MODULES: dict[str, ModuleType] = {
     "Patient": patient,
@@ -77,7 +93,9 @@ def resource_type_for(class_name: str, record: dict[str, Any] | None = None) -> 
     return CLASS_TO_RESOURCE[class_name][0]
 
 
-def to_fhir(class_name: str, record: dict[str, Any], ctx: MappingContext = DEFAULT, **kwargs: Any) -> dict[str, Any]:
+def to_fhir(
+    class_name: str, record: dict[str, Any], ctx: MappingContext = DEFAULT, **kwargs: Any
+) -> dict[str, Any]:
     """Native record of `class_name` -> its FHIR resource (kwargs go to the module, e.g. superseded=True)."""
     return MODULES[resource_type_for(class_name, record)].to_fhir(record, ctx, **kwargs)
 
@@ -102,5 +120,16 @@ def from_fhir(resource_type: str, resource: dict[str, Any], ctx: MappingContext 
     return MODULES[resource_type].from_fhir(resource, ctx)
 
 
-__all__ = ["CLASS_TO_RESOURCE", "RESOURCE_TO_CLASS", "CLASS_ALIASES", "MODULES", "MappingContext", "DEFAULT",
-           "to_fhir", "from_fhir", "resource_type_for", "class_for_resource", "canonical_class"]
+__all__ = [
+    "CLASS_ALIASES",
+    "CLASS_TO_RESOURCE",
+    "DEFAULT",
+    "MODULES",
+    "RESOURCE_TO_CLASS",
+    "MappingContext",
+    "canonical_class",
+    "class_for_resource",
+    "from_fhir",
+    "resource_type_for",
+    "to_fhir",
+]

@@ -12,11 +12,13 @@ from typing import Any
 
 from . import lossless
 from .context import DEFAULT, MappingContext
+from .lossless import SERVER_FIELDS
 from .native import date_value, fhir_datetime, patient_reference, profile_pointer, prune
 from .terminology import ALLERGENS, codeable, concept_text, first_code
 
 RESOURCE_TYPE = "AllergyIntolerance"
 CLASS_NAME = "Allergy"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
@@ -48,10 +50,12 @@ def _status(code: str, display: str) -> dict[str, Any]:
 def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if record.get("isActive") is not None:
-        body["clinicalStatus"] = (_status("active", "Active") if record["isActive"]
-                                  else _status("inactive", "Inactive"))
-    body["verificationStatus"] = {"coding": [{"system": VERIFICATION, "code": "unconfirmed",
-                                              "display": "Unconfirmed"}]}
+        body["clinicalStatus"] = (
+            _status("active", "Active") if record["isActive"] else _status("inactive", "Inactive")
+        )
+    body["verificationStatus"] = {
+        "coding": [{"system": VERIFICATION, "code": "unconfirmed", "display": "Unconfirmed"}]
+    }
     concept = ALLERGENS.lookup(record.get("substance"))
     if concept is not None:
         body["category"] = [concept.extra["category"]]
@@ -83,17 +87,21 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     clinical = first_code(resource.get("clinicalStatus"), CLINICAL)
     verification = first_code(resource.get("verificationStatus"), VERIFICATION)
     # entered-in-error has no clinicalStatus (ait-2); such a record is not an active allergy.
-    is_active = CLINICAL_ACTIVE.get(clinical) if clinical else (False if verification == "entered-in-error" else None)
-    return prune({
-        "profile": profile_pointer(resource.get("patient")),
-        "substance": concept_text(resource.get("code")),
-        "severity": severity or SEVERITY_FROM_CRITICALITY.get(resource.get("criticality")),
-        "reaction": concept_text((first.get("manifestation") or [None])[0]),
-        "notes": "\n\n".join(n["text"] for n in resource.get("note", []) if n.get("text")) or None,
-        "recordedAt": date_value(resource.get("recordedDate")),
-        "isActive": is_active,
-        "onsetDate": date_value(resource.get("onsetDateTime")),
-    })
+    is_active = (
+        CLINICAL_ACTIVE.get(clinical) if clinical else (False if verification == "entered-in-error" else None)
+    )
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("patient")),
+            "substance": concept_text(resource.get("code")),
+            "severity": severity or SEVERITY_FROM_CRITICALITY.get(resource.get("criticality")),
+            "reaction": concept_text((first.get("manifestation") or [None])[0]),
+            "notes": "\n\n".join(n["text"] for n in resource.get("note", []) if n.get("text")) or None,
+            "recordedAt": date_value(resource.get("recordedDate")),
+            "isActive": is_active,
+            "onsetDate": date_value(resource.get("onsetDateTime")),
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

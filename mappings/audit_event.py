@@ -20,6 +20,8 @@ from .terminology import AUDIT_ACTIONS
 
 RESOURCE_TYPE = "AuditEvent"
 CLASS_NAME = "AuditLog"
+# Native fields the resource does not carry (createdAt is AuditEvent.recorded).
+NATIVE_ONLY = ("updatedAt", "ACL", "version")
 
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 PATIENT_ROLE = {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}
@@ -60,8 +62,11 @@ def _action(resource: dict[str, Any]) -> str | None:
     type_ = resource.get("type") or {}
     subtype = (resource.get("subtype") or [{}])[0]
     for row in AUDIT_ACTIONS:
-        if (row["type_code"] == type_.get("code") and row["subtype_code"] == subtype.get("code", "")
-                and row["fhir_action"] == resource.get("action")):
+        if (
+            row["type_code"] == type_.get("code")
+            and row["subtype_code"] == subtype.get("code", "")
+            and row["fhir_action"] == resource.get("action")
+        ):
             return row["action"]
     return type_.get("display") or type_.get("code")
 
@@ -86,12 +91,17 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
         if record.get("summary"):
             entity["description"] = record["summary"]
         if record.get("metadata") is not None:
-            entity["detail"] = [{"type": METADATA_DETAIL,
-                                 "valueString": json.dumps(record["metadata"], ensure_ascii=False,
-                                                           separators=(",", ":"))}]
+            entity["detail"] = [
+                {
+                    "type": METADATA_DETAIL,
+                    "valueString": json.dumps(record["metadata"], ensure_ascii=False, separators=(",", ":")),
+                }
+            ]
         entities.append(entity)
     if record.get("profile"):
-        entities.append({"what": {"reference": f"Patient/{record['profile']['objectId']}"}, "role": PATIENT_ROLE})
+        entities.append(
+            {"what": {"reference": f"Patient/{record['profile']['objectId']}"}, "role": PATIENT_ROLE}
+        )
     if entities:
         body["entity"] = entities
     return body
@@ -106,16 +116,18 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     target = from_reference(subject.get("what"), ctx)
     detail = next((d for d in subject.get("detail", []) if d.get("type") == METADATA_DETAIL), None)
     recorded = to_instant(resource.get("recorded"))
-    return prune({
-        "createdAt": iso(recorded) if recorded else None,
-        "actor": from_reference(agent.get("who"), ctx),
-        "profile": profile_pointer((patient or {}).get("what")),
-        "entityType": target["className"] if target else None,
-        "entityId": target["objectId"] if target else None,
-        "action": _action(resource),
-        "summary": subject.get("description"),
-        "metadata": json.loads(detail["valueString"]) if detail and detail.get("valueString") else None,
-    })
+    return prune(
+        {
+            "createdAt": iso(recorded) if recorded else None,
+            "actor": from_reference(agent.get("who"), ctx),
+            "profile": profile_pointer((patient or {}).get("what")),
+            "entityType": target["className"] if target else None,
+            "entityId": target["objectId"] if target else None,
+            "action": _action(resource),
+            "summary": subject.get("description"),
+            "metadata": json.loads(detail["valueString"]) if detail and detail.get("valueString") else None,
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

@@ -34,7 +34,9 @@ def binary_url(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> str:
     return f"{ctx.base}/Binary/{binary_id(record)}"
 
 
-def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT, *, data: bytes | None = None) -> dict[str, Any]:
+def to_fhir(
+    record: dict[str, Any], ctx: MappingContext = DEFAULT, *, data: bytes | None = None
+) -> dict[str, Any]:
     """MedicalDocument (its current file) -> Binary; securityContext points at the DocumentReference, so
     access to the Binary follows access to the document."""
     file = record.get("file") or {}

@@ -15,11 +15,21 @@ from typing import Any
 from . import extensions as ext
 from . import lossless
 from .context import DEFAULT, MappingContext
-from .native import (date_value, fhir_datetime, from_reference, patient_reference, profile_pointer, prune,
-                     reference, to_instant)
+from .lossless import SERVER_FIELDS
+from .native import (
+    date_value,
+    fhir_datetime,
+    from_reference,
+    patient_reference,
+    profile_pointer,
+    prune,
+    reference,
+    to_instant,
+)
 
 RESOURCE_TYPE = "Consent"
 CLASS_NAME = "SharedAccess"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CONSENT_ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
@@ -38,11 +48,21 @@ CLASS_SCOPE = {rt: scope for scope, types in SCOPE_CLASSES.items() for rt in typ
 # accessLevel -> consent actions: reading is "access", writing also "correct".
 ACCESS_ACTIONS = {"read": ("access",), "write": ("access", "correct")}
 
-SCOPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy",
-                     "display": "Privacy Consent"}]}
+SCOPE = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy",
+            "display": "Privacy Consent",
+        }
+    ]
+}
 CATEGORY = [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}]
-POLICY_RULE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN",
-                           "display": "opt-in"}]}
+POLICY_RULE = {
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN", "display": "opt-in"}
+    ]
+}
 RECIPIENT = {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]}
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
@@ -75,8 +95,11 @@ def _provision(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     actions = ACCESS_ACTIONS.get(record.get("accessLevel"), ())
     if actions:
         provision["action"] = [{"coding": [{"system": CONSENT_ACTION, "code": code}]} for code in actions]
-    classes = [{"system": RESOURCE_TYPES, "code": rt} for scope in record.get("scope") or ()
-               for rt in SCOPE_CLASSES.get(scope, ())]
+    classes = [
+        {"system": RESOURCE_TYPES, "code": rt}
+        for scope in record.get("scope") or ()
+        for rt in SCOPE_CLASSES.get(scope, ())
+    ]
     if classes:
         provision["class"] = classes
     if not provision["actor"]:
@@ -87,8 +110,9 @@ def _provision(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
 def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if record.get("revokedAt"):
-        body["extension"] = [{"url": ctx.extension_url(ext.REVOKED_AT),
-                              "valueDateTime": fhir_datetime(record["revokedAt"])}]
+        body["extension"] = [
+            {"url": ctx.extension_url(ext.REVOKED_AT), "valueDateTime": fhir_datetime(record["revokedAt"])}
+        ]
     body["status"] = _status(record, ctx)
     body["scope"] = SCOPE
     body["category"] = CATEGORY
@@ -102,8 +126,14 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
 
 
 def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
-    revoked = next((e.get("valueDateTime") for e in resource.get("extension", [])
-                    if e.get("url") == ctx.extension_url(ext.REVOKED_AT)), None)
+    revoked = next(
+        (
+            e.get("valueDateTime")
+            for e in resource.get("extension", [])
+            if e.get("url") == ctx.extension_url(ext.REVOKED_AT)
+        ),
+        None,
+    )
     provision = resource.get("provision") or {}
     pointers = [from_reference(a.get("reference"), ctx) for a in provision.get("actor", [])]
     grantee = next((p for p in pointers if p and p["className"] == "_User"), None)
@@ -114,16 +144,18 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
         scope = CLASS_SCOPE.get(cls.get("code"))
         if scope and scope not in scopes:
             scopes.append(scope)
-    return prune({
-        "profile": profile_pointer(resource.get("patient")),
-        "grantee": grantee,
-        "provider": provider,
-        "accessLevel": "write" if "correct" in codes else ("read" if "access" in codes else None),
-        "scope": scopes,
-        "expiresAt": date_value((provision.get("period") or {}).get("end")),
-        "createdBy": from_reference((resource.get("performer") or [None])[0], ctx),
-        "revokedAt": date_value(revoked),
-    })
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("patient")),
+            "grantee": grantee,
+            "provider": provider,
+            "accessLevel": "write" if "correct" in codes else ("read" if "access" in codes else None),
+            "scope": scopes,
+            "expiresAt": date_value((provision.get("period") or {}).get("end")),
+            "createdBy": from_reference((resource.get("performer") or [None])[0], ctx),
+            "revokedAt": date_value(revoked),
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:
@@ -138,8 +170,16 @@ def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, 
         kept = original.get("status")
         return {"_status": kept if kept in ("active", "inactive") else status}
 
-    return lossless.to_fhir(RESOURCE_TYPE, record, _build, _columns, ELEMENTS, ctx,
-                            current_extra={"_status": status}, derived_extra=received)
+    return lossless.to_fhir(
+        RESOURCE_TYPE,
+        record,
+        _build,
+        _columns,
+        ELEMENTS,
+        ctx,
+        current_extra={"_status": status},
+        derived_extra=received,
+    )
 
 
 def from_fhir(resource: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080/fhir"
 
@@ -34,7 +34,7 @@ class MappingContext:
         return f"{self.base}/identifier/{name}"
 
     def current_time(self) -> datetime:
-        return self.now if self.now is not None else datetime.now(timezone.utc)
+        return self.now if self.now is not None else datetime.now(UTC)
 
 
 DEFAULT = MappingContext()

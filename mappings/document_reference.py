@@ -22,6 +22,8 @@ from .terminology import DOCUMENT_TYPES, codeable, concept_text
 
 RESOURCE_TYPE = "DocumentReference"
 CLASS_NAME = "MedicalDocument"
+# Native fields the resource does not carry (`version` is the document version here, an extension).
+NATIVE_ONLY = ("createdAt", "updatedAt", "ACL")
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "extension:" + ext.DOCUMENT_SHARED: ("isShared",),
@@ -63,7 +65,9 @@ def _build(record: dict[str, Any], ctx: MappingContext, *, superseded: bool = Fa
     if record.get("isShared") is not None:
         extensions.append({"url": ctx.extension_url(ext.DOCUMENT_SHARED), "valueBoolean": record["isShared"]})
     if record.get("version") is not None:
-        extensions.append({"url": ctx.extension_url(ext.DOCUMENT_VERSION), "valuePositiveInt": record["version"]})
+        extensions.append(
+            {"url": ctx.extension_url(ext.DOCUMENT_VERSION), "valuePositiveInt": record["version"]}
+        )
     body: dict[str, Any] = {"extension": extensions} if extensions else {}
     body["status"] = "superseded" if superseded else "current"
     doc_type = codeable(record.get("documentType"), DOCUMENT_TYPES.lookup(record.get("documentType")))
@@ -82,18 +86,26 @@ def _build(record: dict[str, Any], ctx: MappingContext, *, superseded: bool = Fa
 
 
 def _file(attachment: dict[str, Any], ctx: MappingContext) -> dict[str, Any] | None:
-    name = next((e.get("valueString") for e in attachment.get("extension", [])
-                 if e.get("url") == ctx.extension_url(ext.FILE_NAME)), None)
+    name = next(
+        (
+            e.get("valueString")
+            for e in attachment.get("extension", [])
+            if e.get("url") == ctx.extension_url(ext.FILE_NAME)
+        ),
+        None,
+    )
     url = attachment.get("url")
     ours = bool(url) and url.startswith(f"{ctx.base}/Binary/")
-    file = prune({
-        "__type": "File",
-        "name": name or attachment.get("title"),
-        "url": None if ours else url,
-        "contentType": attachment.get("contentType"),
-        "size": attachment.get("size"),
-        "hash": attachment.get("hash"),
-    })
+    file = prune(
+        {
+            "__type": "File",
+            "name": name or attachment.get("title"),
+            "url": None if ours else url,
+            "contentType": attachment.get("contentType"),
+            "size": attachment.get("size"),
+            "hash": attachment.get("hash"),
+        }
+    )
     return file if len(file) > 1 else None
 
 
@@ -103,26 +115,38 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     version = extensions.get(ctx.extension_url(ext.DOCUMENT_VERSION), {}).get("valuePositiveInt")
     attachment = ((resource.get("content") or [{}])[0]).get("attachment") or {}
     tags = [concept_text(c) for c in resource.get("category", [])]
-    return prune({
-        "profile": profile_pointer(resource.get("subject")),
-        "file": _file(attachment, ctx),
-        "documentType": concept_text(resource.get("type")),
-        "title": attachment.get("title"),
-        "description": resource.get("description"),
-        "tags": [t for t in tags if t],
-        "uploadedAt": date_value(resource.get("date") or attachment.get("creation")),
-        "isShared": shared,
-        "version": version,
-    })
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("subject")),
+            "file": _file(attachment, ctx),
+            "documentType": concept_text(resource.get("type")),
+            "title": attachment.get("title"),
+            "description": resource.get("description"),
+            "tags": [t for t in tags if t],
+            "uploadedAt": date_value(resource.get("date") or attachment.get("creation")),
+            "isShared": shared,
+            "version": version,
+        }
+    )
 
 
-def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT, *, superseded: bool = False) -> dict[str, Any]:
+def to_fhir(
+    record: dict[str, Any], ctx: MappingContext = DEFAULT, *, superseded: bool = False
+) -> dict[str, Any]:
     """MedicalDocument -> DocumentReference. `version` is the document's file version (our extension),
     not meta.versionId."""
-    return lossless.to_fhir(RESOURCE_TYPE, record, _build, _columns, ELEMENTS, ctx, version_in_meta=False,
-                            current_extra={"_superseded": superseded},
-                            derived_extra=lambda original: {"_superseded": original.get("status") == "superseded"},
-                            superseded=superseded)
+    return lossless.to_fhir(
+        RESOURCE_TYPE,
+        record,
+        _build,
+        _columns,
+        ELEMENTS,
+        ctx,
+        version_in_meta=False,
+        current_extra={"_superseded": superseded},
+        derived_extra=lambda original: {"_superseded": original.get("status") == "superseded"},
+        superseded=superseded,
+    )
 
 
 def from_fhir(resource: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

@@ -14,12 +14,22 @@ from typing import Any
 from . import extensions as ext
 from . import lossless
 from .context import DEFAULT, MappingContext
-from .native import (date_value, fhir_datetime, from_reference, patient_reference, pointer,
-                     profile_pointer, prune, reference)
+from .lossless import SERVER_FIELDS
+from .native import (
+    date_value,
+    fhir_datetime,
+    from_reference,
+    patient_reference,
+    pointer,
+    profile_pointer,
+    prune,
+    reference,
+)
 from .terminology import VACCINES, codeable, concept_text
 
 RESOURCE_TYPE = "Immunization"
 CLASS_NAME = "Vaccination"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "extension:" + ext.NEXT_DOSE_DATE: ("nextDoseDate",),
@@ -39,11 +49,19 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     body: dict[str, Any] = {}
     extensions = []
     if record.get("nextDoseDate"):
-        extensions.append({"url": ctx.extension_url(ext.NEXT_DOSE_DATE),
-                           "valueDateTime": fhir_datetime(record["nextDoseDate"])})
+        extensions.append(
+            {
+                "url": ctx.extension_url(ext.NEXT_DOSE_DATE),
+                "valueDateTime": fhir_datetime(record["nextDoseDate"]),
+            }
+        )
     if record.get("proofDocument"):
-        extensions.append({"url": ctx.extension_url(ext.PROOF_DOCUMENT),
-                           "valueReference": reference(record["proofDocument"], ctx)})
+        extensions.append(
+            {
+                "url": ctx.extension_url(ext.PROOF_DOCUMENT),
+                "valueReference": reference(record["proofDocument"], ctx),
+            }
+        )
     if extensions:
         body["extension"] = extensions
     body["status"] = "completed"
@@ -79,17 +97,19 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     dose = protocol.get("doseNumberPositiveInt", protocol.get("doseNumberString"))
     performer = from_reference(actor, ctx) if actor.get("reference") else None
     proof_pointer = from_reference(proof.get("valueReference"), ctx)
-    return prune({
-        "profile": profile_pointer(resource.get("patient")),
-        "vaccineName": concept_text(resource.get("vaccineCode")),
-        "dateAdministered": date_value(resource.get("occurrenceDateTime")),
-        "dose": dose,
-        "lotNumber": resource.get("lotNumber"),
-        "provider": actor.get("display"),
-        "performer": performer if performer and performer["className"] == "Provider" else None,
-        "nextDoseDate": date_value(next_dose.get("valueDateTime")),
-        "proofDocument": pointer("MedicalDocument", proof_pointer["objectId"]) if proof_pointer else None,
-    })
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("patient")),
+            "vaccineName": concept_text(resource.get("vaccineCode")),
+            "dateAdministered": date_value(resource.get("occurrenceDateTime")),
+            "dose": dose,
+            "lotNumber": resource.get("lotNumber"),
+            "provider": actor.get("display"),
+            "performer": performer if performer and performer["className"] == "Provider" else None,
+            "nextDoseDate": date_value(next_dose.get("valueDateTime")),
+            "proofDocument": pointer("MedicalDocument", proof_pointer["objectId"]) if proof_pointer else None,
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

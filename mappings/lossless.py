@@ -22,7 +22,8 @@ from_fhir -> to_fhir, and native edits show up in FHIR while untouched unmapped 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .context import MappingContext
 from .native import comparable, fhir_instant
@@ -31,6 +32,8 @@ Build = Callable[..., dict[str, Any]]
 Columns = Callable[[dict[str, Any], MappingContext], dict[str, Any]]
 
 SERVER_META = ("versionId", "lastUpdated")
+# Native fields that become id/meta (or nothing), so from_fhir never returns them.
+SERVER_FIELDS = ("createdAt", "updatedAt", "ACL", "version")
 
 
 def content(resource: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +47,9 @@ def content(resource: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def envelope(resource_type: str, record: dict[str, Any], body: dict[str, Any],
-             *, version_in_meta: bool = True) -> dict[str, Any]:
+def envelope(
+    resource_type: str, record: dict[str, Any], body: dict[str, Any], *, version_in_meta: bool = True
+) -> dict[str, Any]:
     """resourceType, id and meta (client meta from `_fhir` plus versionId/lastUpdated) around a body."""
     resource: dict[str, Any] = {"resourceType": resource_type}
     if record.get("objectId"):
@@ -62,16 +66,22 @@ def envelope(resource_type: str, record: dict[str, Any], body: dict[str, Any],
 
 
 def _group_of(key: str, choices: tuple[str, ...]) -> str:
-    name = key[1:] if key.startswith("_") else key
+    name = key.removeprefix("_")
     for prefix in choices:
-        rest = name[len(prefix):]
+        rest = name[len(prefix) :]
         if name.startswith(prefix) and rest[:1].isupper():
             return prefix + "[x]"
     return name
 
 
-def merge(fresh: dict[str, Any], original: dict[str, Any], current: dict[str, Any],
-          derived: dict[str, Any], elements: dict[str, tuple[str, ...]], ctx: MappingContext) -> dict[str, Any]:
+def merge(
+    fresh: dict[str, Any],
+    original: dict[str, Any],
+    current: dict[str, Any],
+    derived: dict[str, Any],
+    elements: dict[str, tuple[str, ...]],
+    ctx: MappingContext,
+) -> dict[str, Any]:
     """Element by element: the original where its columns are unchanged, else the fresh element."""
     choices = tuple(k[:-3] for k in elements if k.endswith("[x]"))
 
@@ -89,8 +99,9 @@ def merge(fresh: dict[str, Any], original: dict[str, Any], current: dict[str, An
     result: dict[str, Any] = {}
     for group in list(original_groups) + [g for g in fresh_groups if g not in original_groups]:
         if group == "extension":
-            merged = _merge_extensions(fresh.get("extension", []), original.get("extension", []),
-                                       elements, changed, ctx)
+            merged = _merge_extensions(
+                fresh.get("extension", []), original.get("extension", []), elements, changed, ctx
+            )
             if merged:
                 result["extension"] = merged
             if "_extension" in original:  # pragma: no cover - not valid FHIR JSON, kept verbatim
@@ -105,11 +116,18 @@ def merge(fresh: dict[str, Any], original: dict[str, Any], current: dict[str, An
     return result
 
 
-def _merge_extensions(fresh: list[dict[str, Any]], original: list[dict[str, Any]],
-                      elements: dict[str, tuple[str, ...]], changed: Callable[[tuple[str, ...]], bool],
-                      ctx: MappingContext) -> list[dict[str, Any]]:
-    ours = {ctx.extension_url(k.split(":", 1)[1]): cols for k, cols in elements.items()
-            if k.startswith("extension:")}
+def _merge_extensions(
+    fresh: list[dict[str, Any]],
+    original: list[dict[str, Any]],
+    elements: dict[str, tuple[str, ...]],
+    changed: Callable[[tuple[str, ...]], bool],
+    ctx: MappingContext,
+) -> list[dict[str, Any]]:
+    ours = {
+        ctx.extension_url(k.split(":", 1)[1]): cols
+        for k, cols in elements.items()
+        if k.startswith("extension:")
+    }
     fresh_by_url: dict[str, list[dict[str, Any]]] = {}
     for ext in fresh:
         fresh_by_url.setdefault(ext.get("url", ""), []).append(ext)
@@ -130,11 +148,19 @@ def _merge_extensions(fresh: list[dict[str, Any]], original: list[dict[str, Any]
     return result
 
 
-def to_fhir(resource_type: str, record: dict[str, Any], build: Build, columns: Columns,
-            elements: dict[str, tuple[str, ...]], ctx: MappingContext, *, version_in_meta: bool = True,
-            current_extra: dict[str, Any] | None = None,
-            derived_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-            **build_kwargs: Any) -> dict[str, Any]:
+def to_fhir(
+    resource_type: str,
+    record: dict[str, Any],
+    build: Build,
+    columns: Columns,
+    elements: dict[str, tuple[str, ...]],
+    ctx: MappingContext,
+    *,
+    version_in_meta: bool = True,
+    current_extra: dict[str, Any] | None = None,
+    derived_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    **build_kwargs: Any,
+) -> dict[str, Any]:
     """Build from the columns, then apply the `_fhir` rule (module docstring)."""
     body = build(record, ctx, **build_kwargs)
     original = record.get("_fhir")
@@ -149,7 +175,9 @@ def to_fhir(resource_type: str, record: dict[str, Any], build: Build, columns: C
     return envelope(resource_type, record, body, version_in_meta=version_in_meta)
 
 
-def from_fhir(resource: dict[str, Any], build: Build, columns: Columns, ctx: MappingContext) -> dict[str, Any]:
+def from_fhir(
+    resource: dict[str, Any], build: Build, columns: Columns, ctx: MappingContext
+) -> dict[str, Any]:
     """Columns from the resource; `_fhir` when the columns alone would not rebuild it."""
     record = columns(resource, ctx)
     if resource.get("id"):

@@ -14,17 +14,27 @@ from typing import Any
 
 from . import lossless
 from .context import DEFAULT, MappingContext
+from .lossless import SERVER_FIELDS
 from .native import date_value, fhir_datetime, patient_reference, profile_pointer, prune
 from .terminology import MEDICATIONS, TIMINGS, UCUM, codeable, concept_text, ucum_code
 
 RESOURCE_TYPE = "MedicationStatement"
 CLASS_NAME = "Medication"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
 # MedicationStatement.status (required binding medication-statement-status) -> Medication.active.
 # Only "active" (and "intended": about to be taken) count as current; every other status means the
 # patient is not taking it now.
-STATUS_ACTIVE = {"active": True, "intended": True, "completed": False, "stopped": False, "on-hold": False,
-                 "not-taken": False, "entered-in-error": False, "unknown": None}
+STATUS_ACTIVE = {
+    "active": True,
+    "intended": True,
+    "completed": False,
+    "stopped": False,
+    "on-hold": False,
+    "not-taken": False,
+    "entered-in-error": False,
+    "unknown": None,
+}
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "status": ("active",),
@@ -52,8 +62,9 @@ def _dosage(record: dict[str, Any]) -> dict[str, Any] | None:
         dosage["timing"] = {"code": codeable(frequency, TIMINGS.lookup(frequency))}
     m = _DOSE.match(dose or "")
     if m and ucum_code(m[2]):
-        dosage["doseAndRate"] = [{"doseQuantity": {"value": _number(m[1]), "unit": m[2], "system": UCUM,
-                                                   "code": ucum_code(m[2])}}]
+        dosage["doseAndRate"] = [
+            {"doseQuantity": {"value": _number(m[1]), "unit": m[2], "system": UCUM, "code": ucum_code(m[2])}}
+        ]
     return dosage or None
 
 
@@ -66,7 +77,9 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
         body["medicationCodeableConcept"] = code
     if patient_reference(record):
         body["subject"] = patient_reference(record)
-    period = prune({"start": fhir_datetime(record.get("startDate")), "end": fhir_datetime(record.get("endDate"))})
+    period = prune(
+        {"start": fhir_datetime(record.get("startDate")), "end": fhir_datetime(record.get("endDate"))}
+    )
     if period:
         body["effectivePeriod"] = period
     dosage = _dosage(record)
@@ -84,16 +97,18 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
             dose = f"{quantity['value']} {quantity.get('unit') or quantity.get('code') or ''}".strip()
     period = resource.get("effectivePeriod") or {}
     start = period.get("start") or resource.get("effectiveDateTime")
-    return prune({
-        "profile": profile_pointer(resource.get("subject")),
-        "name": concept_text(resource.get("medicationCodeableConcept")),
-        "dose": dose,
-        "frequency": concept_text((dosage.get("timing") or {}).get("code")),
-        "instructions": dosage.get("patientInstruction"),
-        "active": STATUS_ACTIVE.get(resource.get("status")),
-        "startDate": date_value(start),
-        "endDate": date_value(period.get("end")),
-    })
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("subject")),
+            "name": concept_text(resource.get("medicationCodeableConcept")),
+            "dose": dose,
+            "frequency": concept_text((dosage.get("timing") or {}).get("code")),
+            "instructions": dosage.get("patientInstruction"),
+            "active": STATUS_ACTIVE.get(resource.get("status")),
+            "startDate": date_value(start),
+            "endDate": date_value(period.get("end")),
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

@@ -8,14 +8,16 @@ The native record is exactly what the Parse-compatible API returns: Dates are
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .context import MappingContext
 
 # FHIR date/dateTime/instant lexical forms (hl7.org/fhir/R4/datatypes.html#primitive).
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?$")
+_DATETIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?$"
+)
 
 # Native class -> FHIR resource type for literal references. Provider is resolved by its kind.
 CLASS_REFERENCE_TYPE = {
@@ -37,6 +39,7 @@ REFERENCE_TYPE_CLASS = {v: k for k, v in CLASS_REFERENCE_TYPE.items()} | {
 
 # ---- dates ---------------------------------------------------------------------------------------------
 
+
 def to_instant(value: Any) -> datetime | None:
     """A native Date (or ISO string) as an aware UTC datetime."""
     if value is None:
@@ -51,7 +54,7 @@ def parse_fhir_datetime(text: str) -> datetime:
     """First instant (UTC) of a FHIR date, partial date or dateTime: "1985" -> 1985-01-01T00:00:00Z."""
     m = _PARTIAL.match(text)
     if m:
-        return datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), tzinfo=timezone.utc)
+        return datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), tzinfo=UTC)
     m = _DATETIME.match(text)
     if not m:
         raise ValueError(f"not a FHIR date/dateTime: {text!r}")
@@ -59,17 +62,17 @@ def parse_fhir_datetime(text: str) -> datetime:
     dt = datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6] or 0), micro)
     zone = m[8]
     if zone is None or zone == "Z":
-        return dt.replace(tzinfo=timezone.utc)
+        return dt.replace(tzinfo=UTC)
     sign = 1 if zone[0] == "+" else -1
     offset = sign * (int(zone[1:3]) * 60 + int(zone[4:6]))
     from datetime import timedelta
 
-    return (dt - timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+    return (dt - timedelta(minutes=offset)).replace(tzinfo=UTC)
 
 
 def iso(dt: datetime) -> str:
     """Parse's ISO form: UTC, milliseconds, "Z"."""
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -109,6 +112,7 @@ def fhir_instant(value: Any) -> str | None:
 
 # ---- pointers and references ---------------------------------------------------------------------------
 
+
 def pointer(class_name: str, object_id: str) -> dict[str, str]:
     return {"__type": "Pointer", "className": class_name, "objectId": object_id}
 
@@ -147,14 +151,23 @@ def from_reference(ref: dict[str, Any] | None, ctx: MappingContext) -> dict[str,
     literal = ref.get("reference")
     if literal:
         parts = literal.split("/")
-        if len(parts) >= 2 and parts[-2] in REFERENCE_TYPE_CLASS:
+        if len(parts) >= 2 and parts[-1] and parts[-2] == "Organization":
+            # A bare Provider pointer reads as Practitioner (reference_type), so an Organization comes
+            # back as an included-object stub that carries its kind; it compares equal to the pointer.
+            return {
+                "__type": "Object",
+                "className": "Provider",
+                "objectId": parts[-1],
+                "kind": "organization",
+            }
+        if len(parts) >= 2 and parts[-1] and parts[-2] in REFERENCE_TYPE_CLASS:
             return pointer(REFERENCE_TYPE_CLASS[parts[-2]], parts[-1])
         return None
     identifier = ref.get("identifier") or {}
     prefix = ctx.identifier_system("")
     system = identifier.get("system", "")
     if system.startswith(prefix) and identifier.get("value"):
-        return pointer(system[len(prefix):], identifier["value"])
+        return pointer(system[len(prefix) :], identifier["value"])
     return None
 
 
@@ -172,6 +185,7 @@ def profile_pointer(ref: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 # ---- comparison ----------------------------------------------------------------------------------------
+
 
 def comparable(value: Any) -> Any:
     """A form of a native value for equality checks: Dates as instants, pointers and included objects as

@@ -1,6 +1,6 @@
 """LabResult <-> Observation, category laboratory (hl7.org/fhir/R4/observation.html).
 
-testName -> code (LOINC when the name and unit match a row, see codes/lab_tests.csv); a number -> 
+testName -> code (LOINC when the name and unit match a row, see codes/lab_tests.csv); a number ->
 valueQuantity (UCUM system/code when the unit is a known UCUM unit; `unit` keeps the spelling the patient
 used), text -> valueString; referenceRange text is kept and parsed into low/high when it reads as
 "70-99", "<200", "<= 5.6" or ">40"; date -> effectiveDateTime; attachment -> derivedFrom DocumentReference.
@@ -14,15 +14,31 @@ from typing import Any
 
 from . import lossless
 from .context import DEFAULT, MappingContext
-from .native import (date_value, fhir_datetime, from_reference, patient_reference, profile_pointer, prune,
-                     reference)
+from .lossless import SERVER_FIELDS
+from .native import (
+    date_value,
+    fhir_datetime,
+    from_reference,
+    patient_reference,
+    profile_pointer,
+    prune,
+    reference,
+)
 from .terminology import LAB_TESTS, UCUM, Concept, codeable, concept_text, ucum_code
 
 RESOURCE_TYPE = "Observation"
 CLASS_NAME = "LabResult"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
-LABORATORY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                          "code": "laboratory", "display": "Laboratory"}]}
+LABORATORY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "laboratory",
+            "display": "Laboratory",
+        }
+    ]
+}
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "status": (),
@@ -53,7 +69,7 @@ def _lab_concept(test_name: str | None, units: str | None) -> Concept | None:
     return None
 
 
-def _quantity(value: int | float, units: str | None) -> dict[str, Any]:
+def _quantity(value: float, units: str | None) -> dict[str, Any]:
     quantity: dict[str, Any] = {"value": value}
     if units:
         quantity["unit"] = units
@@ -122,16 +138,21 @@ def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     ranges = resource.get("referenceRange") or []
     derived = [from_reference(r, ctx) for r in resource.get("derivedFrom", [])]
     attachment = next((p for p in derived if p and p["className"] == "MedicalDocument"), None)
-    return prune({
-        "profile": profile_pointer(resource.get("subject")),
-        "testName": concept_text(resource.get("code")),
-        "value": value,
-        "units": quantity.get("unit") or quantity.get("code"),
-        "referenceRange": _range_text(ranges[0]) if ranges else None,
-        "date": date_value(resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-                           or resource.get("effectiveInstant")),
-        "attachment": attachment,
-    })
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("subject")),
+            "testName": concept_text(resource.get("code")),
+            "value": value,
+            "units": quantity.get("unit") or quantity.get("code"),
+            "referenceRange": _range_text(ranges[0]) if ranges else None,
+            "date": date_value(
+                resource.get("effectiveDateTime")
+                or (resource.get("effectivePeriod") or {}).get("start")
+                or resource.get("effectiveInstant")
+            ),
+            "attachment": attachment,
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:

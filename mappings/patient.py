@@ -15,12 +15,15 @@ from typing import Any
 from . import extensions as ext
 from . import lossless
 from .context import DEFAULT, MappingContext
+from .lossless import SERVER_FIELDS
 from .names import full_name, human_name, pick_name
 from .native import date_value, fhir_date, fhir_instant, from_reference, prune, reference
 from .terminology import BLOOD_GROUPS, GENDERS, LOINC, codeable, concept_text, has_coding
 
 RESOURCE_TYPE = "Patient"
 CLASS_NAME = "Profile"
+# Native fields the Patient does not carry: server fields, the login, and bloodType (its own Observation).
+NATIVE_ONLY = SERVER_FIELDS + ("user", "bloodType")
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "name": ("fullName",),
@@ -63,25 +66,37 @@ def _build(record: dict[str, Any], ctx: MappingContext, *, emergency_contacts: l
 
 
 def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
-    notes = next((e.get("valueString") for e in resource.get("extension", [])
-                  if e.get("url") == ctx.extension_url(ext.PROFILE_NOTES)), None)
+    notes = next(
+        (
+            e.get("valueString")
+            for e in resource.get("extension", [])
+            if e.get("url") == ctx.extension_url(ext.PROFILE_NOTES)
+        ),
+        None,
+    )
     gp = (resource.get("generalPractitioner") or [None])[0] or {}
     pcp = from_reference(gp, ctx) if gp.get("reference") else gp.get("display")
-    return prune({
-        "fullName": full_name(pick_name(resource.get("name"))),
-        "birthDate": date_value(resource.get("birthDate")),
-        "gender": resource.get("gender"),
-        "primaryCareProvider": pcp,
-        "notes": notes,
-    })
+    return prune(
+        {
+            "fullName": full_name(pick_name(resource.get("name"))),
+            "birthDate": date_value(resource.get("birthDate")),
+            "gender": resource.get("gender"),
+            "primaryCareProvider": pcp,
+            "notes": notes,
+        }
+    )
 
 
 def _contact_key(contacts: list[dict[str, Any]]) -> list[tuple]:
     return [(c.get("name"), c.get("relationship"), c.get("phone")) for c in contacts]
 
 
-def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT, *,
-            emergency_contacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def to_fhir(
+    record: dict[str, Any],
+    ctx: MappingContext = DEFAULT,
+    *,
+    emergency_contacts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Profile -> Patient. `emergency_contacts` (EmergencyContact records) fill Patient.contact; None
     means "not loaded": a contact list that arrived by FHIR is then served as received."""
     from .related_person import contacts_from_patient
@@ -90,9 +105,16 @@ def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT, *,
     if emergency_contacts is None:
         elements.pop("contact")
     return lossless.to_fhir(
-        RESOURCE_TYPE, record, _build, _columns, elements, ctx,
+        RESOURCE_TYPE,
+        record,
+        _build,
+        _columns,
+        elements,
+        ctx,
         current_extra={"emergencyContacts": _contact_key(emergency_contacts or [])},
-        derived_extra=lambda original: {"emergencyContacts": _contact_key(contacts_from_patient(original, ctx))},
+        derived_extra=lambda original: {
+            "emergencyContacts": _contact_key(contacts_from_patient(original, ctx))
+        },
         emergency_contacts=emergency_contacts,
     )
 
@@ -120,7 +142,9 @@ def profile_id_for_observation(observation_id: str) -> str | None:
 
 
 def is_blood_group_observation(resource: dict[str, Any]) -> bool:
-    return resource.get("resourceType") == "Observation" and has_coding(resource.get("code"), LOINC, BLOOD_GROUP_LOINC)
+    return resource.get("resourceType") == "Observation" and has_coding(
+        resource.get("code"), LOINC, BLOOD_GROUP_LOINC
+    )
 
 
 def blood_group_observation(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any] | None:
@@ -134,14 +158,32 @@ def blood_group_observation(record: dict[str, Any], ctx: MappingContext = DEFAUL
         observation["id"] = blood_group_observation_id(record["objectId"])
     if record.get("updatedAt"):
         observation["meta"] = {"lastUpdated": fhir_instant(record["updatedAt"])}
-    observation.update({
-        "status": "final",
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "laboratory", "display": "Laboratory"}]}],
-        "code": {"coding": [{"system": LOINC, "code": BLOOD_GROUP_LOINC,
-                             "display": "ABO and Rh group [Type] in Blood"}], "text": "Blood type"},
-    })
+    observation.update(
+        {
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory",
+                            "display": "Laboratory",
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [
+                    {
+                        "system": LOINC,
+                        "code": BLOOD_GROUP_LOINC,
+                        "display": "ABO and Rh group [Type] in Blood",
+                    }
+                ],
+                "text": "Blood type",
+            },
+        }
+    )
     if record.get("objectId"):
         observation["subject"] = {"reference": f"Patient/{record['objectId']}"}
     observation["valueCodeableConcept"] = codeable(blood_type, BLOOD_GROUPS.lookup(blood_type))
@@ -158,5 +200,12 @@ def blood_type_from_observation(resource: dict[str, Any]) -> dict[str, Any]:
     return prune({"objectId": profile_id, "bloodType": blood_type})
 
 
-__all__ = ["to_fhir", "from_fhir", "blood_group_observation", "blood_type_from_observation",
-           "blood_group_observation_id", "profile_id_for_observation", "is_blood_group_observation"]
+__all__ = [
+    "blood_group_observation",
+    "blood_group_observation_id",
+    "blood_type_from_observation",
+    "from_fhir",
+    "is_blood_group_observation",
+    "profile_id_for_observation",
+    "to_fhir",
+]

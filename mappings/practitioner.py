@@ -10,12 +10,14 @@ from typing import Any
 
 from . import lossless
 from .context import DEFAULT, MappingContext
+from .lossless import SERVER_FIELDS
 from .names import full_name, human_name, pick_name
 from .providers import ELEMENTS, contact_columns, contact_elements, identifier_elements, system_id
 
 RESOURCE_TYPE = "Practitioner"
 CLASS_NAME = "Provider"
 KIND = "practitioner"
+NATIVE_ONLY = SERVER_FIELDS + ("user",)  # Provider.user is the login: account data
 
 
 def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:

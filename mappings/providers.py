@@ -14,8 +14,14 @@ from .context import MappingContext
 SYSTEM_ID = "provider-id"  # identifier system name: {base}/identifier/provider-id
 
 # Provider.contact key -> ContactPoint.system (required binding contact-point-system).
-CONTACT_TELECOM = {"phone": "phone", "fax": "fax", "email": "email", "pager": "pager", "website": "url",
-                   "sms": "sms"}
+CONTACT_TELECOM = {
+    "phone": "phone",
+    "fax": "fax",
+    "email": "email",
+    "pager": "pager",
+    "website": "url",
+    "sms": "sms",
+}
 TELECOM_CONTACT = {v: k for k, v in CONTACT_TELECOM.items()}
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
@@ -42,8 +48,11 @@ def system_id(resource: dict[str, Any], ctx: MappingContext) -> str | None:
 def contact_elements(record: dict[str, Any]) -> dict[str, Any]:
     contact = record.get("contact") or {}
     body: dict[str, Any] = {}
-    telecom = [{"system": CONTACT_TELECOM[k], "value": str(v)} for k, v in contact.items()
-               if k in CONTACT_TELECOM and v]
+    telecom = [
+        {"system": CONTACT_TELECOM[k], "value": str(v)}
+        for k, v in contact.items()
+        if k in CONTACT_TELECOM and v
+    ]
     if telecom:
         body["telecom"] = telecom
     if contact.get("address"):
@@ -60,8 +69,9 @@ def contact_columns(resource: dict[str, Any]) -> dict[str, Any] | None:
     address = (resource.get("address") or [None])[0]
     if address:
         text = address.get("text") or ", ".join(
-            list(address.get("line", [])) + [address[k] for k in ("city", "state", "postalCode", "country")
-                                             if address.get(k)])
+            list(address.get("line", []))
+            + [address[k] for k in ("city", "state", "postalCode", "country") if address.get(k)]
+        )
         if text:
             contact["address"] = text
     return contact or None

@@ -12,12 +12,14 @@ from typing import Any
 from . import extensions as ext
 from . import lossless
 from .context import DEFAULT, MappingContext
+from .lossless import SERVER_FIELDS
 from .names import full_name, human_name
 from .native import patient_reference, pointer, profile_pointer, prune
 from .terminology import RELATIONSHIPS, codeable, concept_text
 
 RESOURCE_TYPE = "RelatedPerson"
 CLASS_NAME = "EmergencyContact"
+NATIVE_ONLY = SERVER_FIELDS  # native fields the resource does not carry (id/meta)
 
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
 EMERGENCY = {"coding": [{"system": V2_0131, "code": "C", "display": "Emergency Contact"}]}
@@ -66,15 +68,23 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
 
 
 def _columns(resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
-    notes = next((e.get("valueString") for e in resource.get("extension", [])
-                  if e.get("url") == ctx.extension_url(ext.CONTACT_NOTES)), None)
-    return prune({
-        "profile": profile_pointer(resource.get("patient")),
-        "name": full_name((resource.get("name") or [None])[0]),
-        "relationship": _relationship_text(resource.get("relationship")),
-        "phone": _phone(resource.get("telecom")),
-        "notes": notes,
-    })
+    notes = next(
+        (
+            e.get("valueString")
+            for e in resource.get("extension", [])
+            if e.get("url") == ctx.extension_url(ext.CONTACT_NOTES)
+        ),
+        None,
+    )
+    return prune(
+        {
+            "profile": profile_pointer(resource.get("patient")),
+            "name": full_name((resource.get("name") or [None])[0]),
+            "relationship": _relationship_text(resource.get("relationship")),
+            "phone": _phone(resource.get("telecom")),
+            "notes": notes,
+        }
+    )
 
 
 def to_fhir(record: dict[str, Any], ctx: MappingContext = DEFAULT) -> dict[str, Any]:
@@ -105,11 +115,13 @@ def contacts_from_patient(patient: dict[str, Any], ctx: MappingContext = DEFAULT
     """EmergencyContact records (without objectId) for a Patient's contacts, e.g. on import."""
     profile = pointer("Profile", patient["id"]) if patient.get("id") else None
     return [
-        prune({
-            "profile": profile,
-            "name": full_name(contact.get("name")),
-            "relationship": _relationship_text(contact.get("relationship")),
-            "phone": _phone(contact.get("telecom")),
-        })
+        prune(
+            {
+                "profile": profile,
+                "name": full_name(contact.get("name")),
+                "relationship": _relationship_text(contact.get("relationship")),
+                "phone": _phone(contact.get("telecom")),
+            }
+        )
         for contact in patient.get("contact", [])
     ]
