@@ -11,6 +11,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
     from gateway import config as config_mod
     from gateway.extensions import db
+    from gateway.fhir import fhir_bp
     from gateway.native import native_bp
 
     cfg = config_mod.load(config)
@@ -18,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(cfg)
     db.init_app(app)
     app.register_blueprint(native_bp)
+    app.register_blueprint(fhir_bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -270,3 +270,42 @@ def profile_owner_id(session: Session, profile_id: str | None) -> str | None:
     if not profile_id:
         return None
     return session.scalar(select(Profile.user_id).where(Profile.object_id == profile_id))
+
+
+# ---- the same rules over the FHIR view (fhir_resource rows carry class, source id, profile, category) ----
+
+def fhir_read_filter(p: Principal, F=None, now: datetime | None = None) -> ColumnElement[bool]:
+    """fhir_resource rows (or rows of an alias F of it) `p` may read: the native rules above, applied to
+    the row's source record."""
+    from gateway.models import FhirResource
+    from gateway.models.shared_access import SCOPES
+
+    F = F if F is not None else FhirResource
+    if p.master:
+        return true()
+    acl = exists(select(AclEntry.object_id).where(
+        AclEntry.class_name == F.class_name, AclEntry.object_id == F.source_id,
+        AclEntry.principal.in_(p.acl_principals), AclEntry.can_read.is_(True),
+    ))
+    owned = F.profile_id.in_(owned_profiles(p))
+    by_category = [and_(F.category == cat, F.profile_id.in_(granted_profiles(p, category=cat, now=now)))
+                   for cat in SCOPES]
+    grantee_of = [SharedAccess.profile_id.in_(owned_profiles(p))]
+    if p.user_id:
+        grantee_of.append(SharedAccess.grantee_id == p.user_id)
+    if p.provider_ids:
+        grantee_of.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
+    consent = exists(select(SharedAccess.object_id).where(SharedAccess.object_id == F.source_id, or_(*grantee_of)))
+    audit_rules = [AuditLog.profile_id.in_(owned_profiles(p))]
+    if p.user_id:
+        audit_rules.append(AuditLog.actor_id == p.user_id)
+    audit_event = true() if p.is_admin else exists(
+        select(AuditLog.object_id).where(AuditLog.object_id == F.source_id, or_(*audit_rules)))
+    return or_(
+        and_(F.class_name == "Provider", true() if p.authenticated else acl),
+        and_(F.class_name == "Profile", F.category.is_(None),
+             or_(owned, F.profile_id.in_(granted_profiles(p, now=now)), acl)),
+        and_(F.category.is_not(None), or_(owned, *by_category, acl)),
+        and_(F.class_name == "SharedAccess", or_(consent, acl)),
+        and_(F.class_name == "AuditLog", audit_event),
+    )

@@ -40,7 +40,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
+        # Milliseconds, as Parse's Date carries them: a createdAt read back and queried with
+        # equality or $lte must match the stored instant (query values are truncated the same way).
         value = value.astimezone(timezone.utc)
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:

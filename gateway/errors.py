@@ -74,3 +74,22 @@ class TooLarge(InvalidInput):
     parse_code = 130
     fhir_status = 413
     fhir_code = "too-costly"
+
+
+class NotAllowed(Forbidden):
+    """An interaction this resource never allows (AuditEvent is append-only): FHIR 405."""
+
+    fhir_status = 405
+    fhir_code = "not-supported"
+
+
+class Unprocessable(InvalidInput):
+    """Well-formed but not acceptable (FHIR 422: a resource that fails validation or our rules)."""
+
+    parse_code = 142
+    fhir_status = 422
+    fhir_code = "processing"
+
+    def __init__(self, message: str, issues: list | None = None):
+        super().__init__(message)
+        self.issues = issues

@@ -6,7 +6,7 @@ import binascii
 
 from gateway.errors import InvalidInput
 from gateway.models import User
-from gateway.native.context import NativeRequest
+from gateway.native.context import NativeRequest, require_master
 from gateway.native.router import Reply, route
 
 
@@ -46,5 +46,6 @@ def download(req: NativeRequest, app_id: str, filename: str) -> Reply:
 @route("/files/<filename>", "DELETE")
 def delete(req: NativeRequest, filename: str) -> Reply:
     """Delete a file (master key only, as in Parse Server)."""
+    require_master(req)
     req.files().delete(filename)
     return Reply({})

@@ -64,7 +64,12 @@ def me(req: NativeRequest) -> Reply:
 def get_user(req: NativeRequest, object_id: str) -> Reply:
     """One user (only oneself without the master key)."""
     include, keys = get_args(req.params)
-    return Reply(get_object(req.session, req.principal, "_User", object_id, include=include, keys=keys))
+    out = get_object(req.session, req.principal, "_User", object_id, include=include, keys=keys)
+    if req.session_token and req.principal.user_id == object_id:
+        # Parse Server forces the caller's token into their own user (ClassesRouter.handleGet): the JS SDK's
+        # `Parse.User.current().fetch()` replaces the user's server data, token included, with this answer.
+        out["sessionToken"] = req.session_token
+    return Reply(out)
 
 
 @route("/users/<object_id>", "PUT")

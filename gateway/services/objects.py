@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from gateway import access, audit
 from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
-from gateway.errors import Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
+from gateway.errors import Conflict, Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
 from gateway.models import (
     AclEntry, MedicalDocument, Profile, ProfileRecord, Provider, RecordVersion, SharedAccess, StoredFile, User,
 )
@@ -67,7 +67,10 @@ class ObjectService:
 
     # ---- writing ----
 
-    def create(self, class_name: str, data: dict[str, Any]) -> WriteResult:
+    def create(self, class_name: str, data: dict[str, Any], *, fhir: dict[str, Any] | None = None,
+               object_id: str | None = None) -> WriteResult:
+        """Create from native JSON. The FHIR face also hands over `fhir` (elements without a column, kept
+        losslessly) and may choose the id (FHIR update-as-create)."""
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
         values, acl, _ = self._decode_body(spec, data, creating=True)
@@ -78,7 +81,10 @@ class ObjectService:
         if acl is not None and not access.may_set_acl(self.session, spec.model, self.p, values.get("profile_id")):
             raise Forbidden("Only the owner may set an ACL.")
         now = self.now()
-        row = spec.model(object_id=new_object_id(), created_at=now, updated_at=now, version=1, **values)
+        if object_id is not None and self.session.get(spec.model, object_id) is not None:
+            raise Conflict(f"{spec.name} {object_id} already exists.")
+        row = spec.model(object_id=object_id or new_object_id(), created_at=now, updated_at=now, version=1,
+                         fhir=fhir, **values)
         row.acl = acl if acl is not None else access.default_acl(self.session, spec.model, self.p, values)
         self.session.add(row)
         self.session.flush()
@@ -90,7 +96,8 @@ class ObjectService:
         audit.record(self.session, self.p, action, spec.name, row.object_id, profile_id=_profile_of(row))
         return WriteResult(row, echo)
 
-    def update(self, class_name: str, object_id: str, data: dict[str, Any]) -> WriteResult:
+    def update(self, class_name: str, object_id: str, data: dict[str, Any], *, fhir: Any = ...) -> WriteResult:
+        """Update from native JSON (values and __op operators); the FHIR face also replaces `fhir`."""
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
         row = self.load(spec, object_id, for_write=True)
@@ -108,6 +115,8 @@ class ObjectService:
             setattr(row, attr, value)
         if acl is not None:
             row.acl = acl
+        if fhir is not ...:
+            row.fhir = fhir
         for name, f in spec.fields.items():
             if f.required and getattr(row, f.attr) is None:
                 raise ValidationFailed(f"{name} is required")
@@ -318,6 +327,9 @@ def apply_op(spec: ClassSpec, f: FieldSpec, op: dict[str, Any], current: Any) ->
         if kind == "Add":
             return items + objects
         if kind == "AddUnique":
-            return items + [o for o in objects if o not in items and not objects[: objects.index(o)].count(o)]
+            for o in objects:  # each value once, even when `objects` repeats it
+                if o not in items:
+                    items.append(o)
+            return items
         return [i for i in items if i not in objects]
     raise InvalidInput(f"Unknown operator: {kind}", parse_code=107)

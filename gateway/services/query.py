@@ -307,12 +307,14 @@ def _include_level(session, p, spec, objects, tree, file_url, touched):
             continue
         model = target.model
         rows = session.scalars(select(model).where(model.object_id.in_(sorted(ids)), visible(target, p))).all()
-        found = {r.object_id: codec.encode(target, r, file_url=file_url) for r in rows}
+        # The dicts placed into `objects` are the ones the next level fills in (dotted paths).
+        found = {r.object_id: {**codec.encode(target, r, file_url=file_url), "__type": "Object",
+                               "className": target.name} for r in rows}
         touched.extend((target.name, _profile_of(target, r), r.object_id) for r in rows)
         for o in objects:
             ptr = o.get(name)
             if isinstance(ptr, dict) and ptr.get("objectId") in found:
-                o[name] = {**found[ptr["objectId"]], "__type": "Object", "className": target.name}
+                o[name] = found[ptr["objectId"]]
         if subtree:
             _include_level(session, p, target, list(found.values()), subtree, file_url, touched)
 

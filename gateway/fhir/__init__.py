@@ -1,0 +1,76 @@
+"""The FHIR R4 face at /fhir."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from gateway.errors import DomainError
+from gateway.extensions import db
+from gateway.fhir.capability import capability_statement
+from gateway.fhir.http import base_url, respond
+from gateway.fhir.outcomes import from_error, outcome
+from gateway.fhir.routes import ROUTES
+
+log = logging.getLogger("gateway.fhir")
+fhir_bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-Exist, "
+                                    "If-None-Match, If-Modified-Since, X-Parse-Session-Token",
+    "Access-Control-Expose-Headers": "Location, Content-Location, ETag, Last-Modified",
+}
+
+
+def metadata() -> Response:
+    """The CapabilityStatement (no authentication needed)."""
+    return respond(capability_statement(base_url(), current_app.config.get("FHIR_SECURITY")))
+
+
+fhir_bp.add_url_rule("/metadata", "metadata", metadata, methods=["GET"])
+for i, route in enumerate(ROUTES):
+    fhir_bp.add_url_rule(route.path, f"{route.handler.__name__}_{i}", route.handler, methods=[route.method])
+
+
+@fhir_bp.route("/", defaults={"path": ""}, methods=["OPTIONS"])
+@fhir_bp.route("/<path:path>", methods=["OPTIONS"])
+def preflight(path: str) -> Response:
+    """CORS preflight for browser SMART apps."""
+    return Response(status=204)
+
+
+@fhir_bp.after_request
+def cors(resp: Response) -> Response:
+    resp.headers.update(CORS)
+    return resp
+
+
+@fhir_bp.errorhandler(DomainError)
+def domain_error(e: DomainError) -> Response:
+    db.session.rollback()
+    body, status = from_error(e)
+    headers = {"WWW-Authenticate": 'Bearer realm="fhir"'} if status == 401 else {}
+    return respond(body, status, headers)
+
+
+@fhir_bp.errorhandler(RequestEntityTooLarge)
+def too_large(e) -> Response:
+    return respond(outcome("error", "too-costly", "The request body is too large"), 413)
+
+
+@fhir_bp.errorhandler(HTTPException)
+def http_error(e: HTTPException) -> Response:
+    db.session.rollback()
+    code = {404: "not-found", 405: "not-supported"}.get(e.code, "processing")
+    return respond(outcome("error", code, e.description or e.name), e.code or 500)
+
+
+@fhir_bp.errorhandler(Exception)
+def unexpected(e: Exception) -> Response:
+    db.session.rollback()
+    log.error("unhandled %s in the FHIR face", type(e).__name__,
+              exc_info=current_app.config.get("DEBUG_LOG_TRACEBACKS", False))
+    return respond(outcome("fatal", "exception", "Internal server error"), 500)

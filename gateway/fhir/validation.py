@@ -1,0 +1,43 @@
+"""Checking FHIR write input before it reaches the store: structure and types with the fhir.resources
+models (R4B, which matches R4 for the resource types we serve), plus R4's required bindings and invariants
+(conformance/bindings.py). Models validate input only, never every read (DESIGN.md, performance)."""
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from conformance.bindings import INVARIANTS, binding_problems
+
+
+def problems(resource: Any, expected_type: str | None = None) -> list[dict[str, Any]]:
+    """OperationOutcome issues for `resource` (empty when acceptable)."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return [_issue("structure", "The body must be a FHIR resource (a JSON object with resourceType).")]
+    rt = resource["resourceType"]
+    if expected_type and rt != expected_type:
+        return [_issue("invalid", f"Expected a {expected_type} resource, got {rt}.")]
+    try:
+        model = get_fhir_model_class(rt)
+    except KeyError:
+        return [_issue("not-supported", f"Unknown resource type {rt}.")]
+    issues = []
+    try:
+        model.model_validate(resource)
+    except ValidationError as e:
+        for err in e.errors()[:50]:
+            path = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function"))
+            issues.append(_issue("structure", f"{path}: {err['msg']}", [f"{rt}.{path}" if path else rt]))
+    except (ValueError, TypeError) as e:  # pragma: no cover - model construction edge cases
+        issues.append(_issue("structure", str(e)[:300]))
+    for text in binding_problems(resource) + INVARIANTS.get(rt, lambda r: [])(resource):
+        issues.append(_issue("code-invalid" if text.startswith("binding") else "invariant", text))
+    return issues
+
+
+def _issue(code: str, text: str, expression: list[str] | None = None) -> dict[str, Any]:
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
+    if expression:
+        issue["expression"] = expression
+    return issue

@@ -1,0 +1,178 @@
+"""FHIR interactions: each view parses the request, calls a service, and answers (thin views)."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from flask import Response, request
+
+from gateway.errors import InvalidInput, NotFound, PreconditionFailed
+from gateway.extensions import db
+from gateway.fhir import bundles
+from gateway.fhir.auth import current_principal, require
+from gateway.fhir.http import base_url, body_json, prefer, resource_headers, respond, written
+from gateway.fhir.params import RESOURCE_TYPES
+from gateway.services.fhir_read import FhirReader
+from gateway.services.fhir_write import FhirWriter
+
+
+def _known(rt: str) -> str:
+    if rt not in RESOURCE_TYPES:
+        raise NotFound(f"Resource type {rt} is not served here")
+    return rt
+
+
+def reader() -> FhirReader:
+    return FhirReader(db.session, require(current_principal()), base_url())
+
+
+def writer() -> FhirWriter:
+    return FhirWriter(db.session, require(current_principal()), base_url())
+
+
+def read(rt: str, rid: str) -> Response:
+    """Read the current version."""
+    row = reader().read(_known(rt), rid)
+    db.session.commit()
+    summary, elements = request.args.get("_summary"), _elements()
+    if summary or elements:
+        return respond(bundles.subset(orjson.loads(row.body), summary, elements), 200, resource_headers(row))
+    return respond(row.body, 200, resource_headers(row))
+
+
+def vread(rt: str, rid: str, vid: str) -> Response:
+    """Read one version."""
+    row = reader().vread(_known(rt), rid, vid)
+    db.session.commit()
+    return respond(row.body, 200, resource_headers(row))
+
+
+def _elements() -> list[str] | None:
+    raw = ",".join(request.args.getlist("_elements"))
+    return [e.strip() for e in raw.split(",") if e.strip()] or None
+
+
+def search(rt: str) -> Response:
+    """Search (GET, or POST to _search with a form body)."""
+    items = list(request.args.items(multi=True))
+    if request.method == "POST":
+        items += list(request.form.items(multi=True))
+    return run_search(_known(rt), items, f"{rt}")
+
+
+def run_search(rt: str, items: list[tuple[str, str]], path: str, extra=None) -> Response:
+    lenient = prefer().get("handling") == "lenient"
+    page, parsed = reader().search(rt, items, lenient=lenient, extra=extra)
+    db.session.commit()
+    base = base_url()
+    links = {"self": bundles.page_url(base, path, items)}
+    if page.next_cursor:
+        links["next"] = bundles.page_url(base, path, items, _cursor=page.next_cursor)
+    if page.prev_cursor:
+        links["previous"] = bundles.page_url(base, path, items, _cursor=page.prev_cursor, _dir="prev")
+    summary = parsed.controls.get("_summary", [None])[-1]
+    elements = [e for v in parsed.controls.get("_elements", []) for e in v.split(",") if e] or None
+    warnings = [f"Unknown search parameter '{k}' was ignored" for k in page.outcome_ignored]
+    return respond(bundles.searchset(base, rt, page.matches, page.includes, total=page.total, links=links,
+                                     summary=summary, elements=elements, warnings=warnings))
+
+
+def create(rt: str) -> Response:
+    """Create (with If-None-Exist for a conditional create)."""
+    w = writer()
+    resource = body_json()
+    condition = request.headers.get("If-None-Exist")
+    if condition:
+        page, _ = w.reader.search(_known(rt), parse_qsl(condition), lenient=False)
+        if len(page.matches) > 1:
+            raise PreconditionFailed(f"If-None-Exist matched {len(page.matches)} resources")
+        if page.matches:
+            db.session.commit()
+            row = page.matches[0]
+            return respond(row.body if prefer().get("return") != "minimal" else b"", 200, resource_headers(row))
+    row = w.create(_known(rt), resource)
+    db.session.commit()
+    return written(row, 201)
+
+
+def update(rt: str, rid: str) -> Response:
+    """Update, or create under the given id."""
+    row, created = writer().update(_known(rt), rid, body_json(), if_match=request.headers.get("If-Match"))
+    db.session.commit()
+    return written(row, 201 if created else 200)
+
+
+def conditional_update(rt: str) -> Response:
+    """PUT [type]?criteria: update the one match, create when there is none."""
+    w = writer()
+    resource = body_json()
+    page, _ = w.reader.search(_known(rt), list(request.args.items(multi=True)))
+    if len(page.matches) > 1:
+        raise PreconditionFailed(f"The criteria matched {len(page.matches)} resources")
+    if page.matches:
+        rid = page.matches[0].id
+        if resource.get("id") not in (None, rid):
+            raise InvalidInput("The resource id does not match the resource the criteria found")
+        resource = {**resource, "id": rid}
+        row, _ = w.update(rt, rid, resource, if_match=request.headers.get("If-Match"))
+        db.session.commit()
+        return written(row, 200)
+    row = w.create(rt, {k: v for k, v in resource.items() if k != "id"})
+    db.session.commit()
+    return written(row, 201)
+
+
+def patch(rt: str, rid: str) -> Response:
+    """JSON Patch."""
+    row = writer().patch(_known(rt), rid, body_json(), if_match=request.headers.get("If-Match"))
+    db.session.commit()
+    return written(row, 200)
+
+
+def delete(rt: str, rid: str) -> Response:
+    """Delete (later reads answer 410 Gone)."""
+    writer().delete(_known(rt), rid)
+    db.session.commit()
+    return Response(status=204)
+
+
+def history_instance(rt: str, rid: str) -> Response:
+    """History of one resource."""
+    rows = reader().history(_known(rt), rid, _controls())
+    db.session.commit()
+    return respond(bundles.history(base_url(), rows, request.url))
+
+
+def history_type(rt: str) -> Response:
+    """History of all resources of a type (what the caller may see)."""
+    rows = reader().history(_known(rt), None, _controls())
+    db.session.commit()
+    return respond(bundles.history(base_url(), rows, request.url))
+
+
+def history_system() -> Response:
+    """History of everything the caller may see."""
+    rows = reader().history(None, None, _controls())
+    db.session.commit()
+    return respond(bundles.history(base_url(), rows, request.url))
+
+
+def _controls() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in request.args.items(multi=True):
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def everything(rid: str) -> Response:
+    """Patient/[id]/$everything: the patient's record as a searchset Bundle, paged."""
+    controls = _controls()
+    rows, cursor = reader().everything(rid, controls)
+    db.session.commit()
+    base = base_url()
+    items = list(request.args.items(multi=True))
+    path = f"Patient/{rid}/$everything"
+    links = {"self": bundles.page_url(base, path, items)}
+    if cursor:
+        links["next"] = bundles.page_url(base, path, items, _cursor=cursor)
+    return respond(bundles.searchset(base, "Patient", rows, [], total=None, links=links))

@@ -1,0 +1,275 @@
+"""Reading the FHIR view: read, vread, search (with _include/_revinclude and keyset pages), history and
+$everything. Every query carries the access policy; every resource handed to someone other than its
+patient's owner is audited."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from gateway import access, audit
+from gateway.access import Principal
+from gateway.errors import Gone, InvalidInput, NotFound
+from gateway.fhir import paging
+from gateway.fhir.extract import date_range
+from gateway.fhir.params import RESOURCE_TYPES, params_for
+from gateway.fhir.search import Compiler, ParsedSearch, SearchError, parse
+from gateway.models import FhirHistory, FhirIndex, FhirResource
+from gateway.services.consents import refresh_expired_consents
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 1000
+MAX_INCLUDE_DEPTH = 4
+
+
+@dataclass
+class Page:
+    matches: list[FhirResource]
+    includes: list[FhirResource] = field(default_factory=list)
+    total: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    outcome_ignored: list[str] = field(default_factory=list)
+
+
+def _count(controls: dict[str, list[str]]) -> int:
+    raw = controls.get("_count", [str(DEFAULT_COUNT)])[-1]
+    try:
+        n = int(raw)
+    except ValueError:
+        raise SearchError("_count must be a non-negative integer") from None
+    if n < 0:
+        raise SearchError("_count must be a non-negative integer")
+    return min(n, MAX_COUNT)
+
+
+class FhirReader:
+    def __init__(self, session: Session, principal: Principal, base_url: str):
+        self.session = session
+        self.p = principal
+        self.base_url = base_url
+        self.compiler = Compiler(lambda R: access.fhir_read_filter(self.p, R), base_url)
+
+    def readable(self, R=FhirResource):
+        return access.fhir_read_filter(self.p, R)
+
+    # ---- read / vread ----
+
+    def read(self, rt: str, rid: str) -> FhirResource:
+        if rt == "Consent":
+            refresh_expired_consents(self.session)
+        row = self.session.scalar(select(FhirResource).where(
+            FhirResource.resource_type == rt, FhirResource.id == rid, self.readable()))
+        if row is None:
+            raise NotFound(f"{rt}/{rid} is not known")
+        if row.deleted:
+            raise Gone(f"{rt}/{rid} was deleted")
+        self.audit([row])
+        return row
+
+    def vread(self, rt: str, rid: str, vid: str) -> FhirHistory:
+        current = self.session.scalar(select(FhirResource).where(
+            FhirResource.resource_type == rt, FhirResource.id == rid, self.readable()))
+        if current is None or not vid.isdigit():
+            raise NotFound(f"{rt}/{rid}/_history/{vid} is not known")
+        version = self.session.get(FhirHistory, (rt, rid, int(vid)))
+        if version is None:
+            raise NotFound(f"{rt}/{rid}/_history/{vid} is not known")
+        if version.deleted:
+            raise Gone(f"{rt}/{rid} version {vid} is a deletion")
+        self.audit([current])
+        return version
+
+    # ---- search ----
+
+    def search(self, rt: str, items: list[tuple[str, str]], *, lenient: bool = False,
+               extra: Any = None) -> tuple[Page, ParsedSearch]:
+        if rt not in RESOURCE_TYPES:
+            raise NotFound(f"Resource type {rt} is not served here")
+        if rt == "Consent":
+            refresh_expired_consents(self.session)
+        parsed = parse(rt, items, lenient=lenient)
+        controls = parsed.controls
+        R = FhirResource
+        where = and_(R.resource_type == rt, R.deleted.is_(False), self.readable(R), self.compiler.predicate(R, parsed))
+        if extra is not None:
+            where = and_(where, extra)
+        summary = controls.get("_summary", [None])[-1]
+        total_mode = controls.get("_total", ["accurate"])[-1]
+        page = Page(matches=[], outcome_ignored=parsed.ignored)
+        if summary == "count" or total_mode in ("accurate", "estimate"):
+            page.total = self.session.scalar(select(func.count()).select_from(R).where(where))
+        if summary == "count":
+            return page, parsed
+        count = _count(controls)
+        keys = paging.sort_keys(R, rt, controls.get("_sort", [None])[-1])
+        cursor = controls.get("_cursor", [None])[-1]
+        backwards = controls.get("_dir", ["next"])[-1] == "prev"
+        stmt = select(R, *[k for k, _ in keys]).where(where)
+        if cursor:
+            stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, len(keys)), reverse=backwards))
+        stmt = stmt.order_by(*paging.order_by(keys, reverse=backwards)).limit(count + 1)
+        rows = self.session.execute(stmt).all()
+        more = len(rows) > count
+        rows = rows[:count]
+        if backwards:
+            rows.reverse()
+        page.matches = [r[0] for r in rows]
+        if rows:
+            first, last = list(rows[0][1:]), list(rows[-1][1:])
+            if more or backwards:
+                page.next_cursor = paging.encode_cursor(last)
+            if cursor and (not backwards or more):
+                page.prev_cursor = paging.encode_cursor(first)
+        page.includes = self.includes(rt, page.matches, controls)
+        self.audit(page.matches + page.includes)
+        return page, parsed
+
+    def includes(self, rt: str, matches: list[FhirResource], controls: dict[str, list[str]]) -> list[FhirResource]:
+        """_include and _revinclude (with :iterate), one batched query per step, under the policy."""
+        if not matches:
+            return []
+        seen = {(m.resource_type, m.id) for m in matches}
+        found: list[FhirResource] = []
+        frontier = list(matches)
+        specs = [(v, False) for v in controls.get("_include", [])] + [(v, True) for v in controls.get("_revinclude", [])]
+        iterate = [(v, rev) for v, rev in specs if ":iterate" in v]
+        for depth in range(MAX_INCLUDE_DEPTH):
+            active = specs if depth == 0 else iterate
+            if not active or not frontier:
+                break
+            new: list[FhirResource] = []
+            for spec, reverse in active:
+                parts = spec.replace(":iterate", "").replace(":recurse", "").split(":")
+                if len(parts) < 2:
+                    raise SearchError(f"Malformed include '{spec}'")
+                source, param = parts[0], parts[1]
+                target = parts[2] if len(parts) > 2 else None
+                for row in (self._revinclude(source, param, frontier) if reverse
+                            else self._include(source, param, target, frontier)):
+                    if (row.resource_type, row.id) not in seen:
+                        seen.add((row.resource_type, row.id))
+                        new.append(row)
+            found.extend(new)
+            frontier = new
+        return found
+
+    def _include(self, source: str, param: str, target: str | None, frontier: list[FhirResource]):
+        ids = [r.id for r in frontier if r.resource_type == source]
+        if not ids:
+            return []
+        if source not in RESOURCE_TYPES or (param != "*" and param not in params_for(source)):
+            raise SearchError(f"Unknown include '{source}:{param}'")
+        conds = [FhirIndex.resource_type == source, FhirIndex.resource_id.in_(ids), FhirIndex.target_id.is_not(None)]
+        if param == "*":
+            conds.append(FhirIndex.param.in_([c for c, p in params_for(source).items() if p.type == "reference"]))
+        else:
+            conds.append(FhirIndex.param == param)
+        if target:
+            conds.append(FhirIndex.target_type == target)
+        pairs = self.session.execute(select(FhirIndex.target_type, FhirIndex.target_id).where(*conds).distinct()).all()
+        if not pairs:
+            return []
+        by_type: dict[str, set[str]] = {}
+        for t, i in pairs:
+            by_type.setdefault(t, set()).add(i)
+        R = FhirResource
+        return list(self.session.scalars(select(R).where(
+            or_(*[and_(R.resource_type == t, R.id.in_(sorted(i))) for t, i in by_type.items()]),
+            R.deleted.is_(False), self.readable(R))))
+
+    def _revinclude(self, source: str, param: str, frontier: list[FhirResource]):
+        if source not in RESOURCE_TYPES or (param != "*" and param not in params_for(source)):
+            raise SearchError(f"Unknown revinclude '{source}:{param}'")
+        R, I = FhirResource, aliased(FhirIndex)
+        targets = {(r.resource_type, r.id) for r in frontier}
+        by_type: dict[str, list[str]] = {}
+        for t, i in targets:
+            by_type.setdefault(t, []).append(i)
+        pointing = select(I.resource_id).where(
+            I.resource_type == source, I.param == param if param != "*" else I.target_id.is_not(None),
+            or_(*[and_(I.target_type == t, I.target_id.in_(ids)) for t, ids in by_type.items()]))
+        return list(self.session.scalars(select(R).where(
+            R.resource_type == source, R.id.in_(pointing), R.deleted.is_(False), self.readable(R))))
+
+    # ---- history ----
+
+    def history(self, rt: str | None, rid: str | None, controls: dict[str, list[str]]) -> list[FhirHistory]:
+        H, R = FhirHistory, FhirResource
+        stmt = select(H).join(R, and_(R.resource_type == H.resource_type, R.id == H.id)).where(self.readable(R))
+        if rt:
+            stmt = stmt.where(H.resource_type == rt)
+        if rid:
+            if self.session.scalar(select(R.id).where(R.resource_type == rt, R.id == rid, self.readable(R))) is None:
+                raise NotFound(f"{rt}/{rid} is not known")
+            stmt = stmt.where(H.id == rid)
+        since = controls.get("_since", [None])[-1]
+        if since:
+            rng = date_range(since)
+            if rng is None or "T" not in since:
+                raise InvalidInput("_since must be an instant (yyyy-mm-ddThh:mm:ss+zz:zz)")
+            stmt = stmt.where(H.last_updated >= rng[0])
+        at = controls.get("_at", [None])[-1] if "_at" in controls else None
+        del at
+        count = _count(controls)
+        rows = list(self.session.scalars(stmt.order_by(H.last_updated.desc(), H.version_id.desc()).limit(count)))
+        self.audit_history(rows)
+        return rows
+
+    # ---- $everything ----
+
+    def everything(self, pid: str, controls: dict[str, list[str]]) -> tuple[list[FhirResource], str | None]:
+        """The patient's compartment (what the caller may see of it), plus the practitioners and
+        organizations it references; `_since`, `_type` and keyset pages with `_count`."""
+        patient = self.read("Patient", pid)
+        R = FhirResource
+        conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R)]
+        types = [t for v in controls.get("_type", []) for t in v.split(",") if t]
+        if types:
+            conds.append(R.resource_type.in_(types))
+        since = controls.get("_since", [None])[-1]
+        if since:
+            rng = date_range(since)
+            if rng is None:
+                raise InvalidInput("_since must be an instant")
+            conds.append(R.last_updated >= rng[0])
+        count = min(int(controls.get("_count", ["1000"])[-1]), 5000)
+        keys = [(R.resource_type, False), (R.id, False)]
+        stmt = select(R).where(*conds)
+        cursor = controls.get("_cursor", [None])[-1]
+        if cursor:
+            stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, 2)))
+        rows = list(self.session.scalars(stmt.order_by(R.resource_type, R.id).limit(count + 1)))
+        more = len(rows) > count
+        rows = rows[:count]
+        if not cursor and (not types or "Patient" in types) and all(r.resource_type != "Patient" for r in rows):
+            rows.insert(0, patient)
+        if not cursor:
+            refs = self._include("Patient", "general-practitioner", None, [patient]) if not types else []
+            rows.extend(r for r in refs if r not in rows)
+        self.audit(rows)
+        next_cursor = paging.encode_cursor([rows[-1].resource_type, rows[-1].id]) if more and rows else None
+        return rows, next_cursor
+
+    # ---- audit ----
+
+    def audit(self, rows: list[FhirResource]) -> None:
+        audit.record_reads(self.session, self.p, [(r.class_name, r.profile_id, r.source_id) for r in rows], via="fhir")
+
+    def audit_history(self, rows: list[FhirHistory]) -> None:
+        if not rows:
+            return
+        R = FhirResource
+        keys = {(h.resource_type, h.id) for h in rows}
+        found = self.session.scalars(select(R).where(or_(*[and_(R.resource_type == t, R.id == i) for t, i in keys])))
+        self.audit(list(found))
+
+
+def parse_instant(text: str) -> datetime:
+    rng = date_range(text)
+    if rng is None:
+        raise InvalidInput(f"invalid instant {text!r}")
+    return rng[0]
