@@ -28,7 +28,22 @@ from gateway.models import (
     AclEntry, AuditLog, Profile, ProfileRecord, Provider, Record, SharedAccess, User,
 )
 from gateway.models.user import Session as UserSession
+from gateway.scopes import Scopes
 from gateway.services.json_sql import json_array_contains
+
+#: Resource types outside any patient compartment: a patient-context token may still read the
+#: practitioners and organizations its records point to.
+NON_COMPARTMENT_TYPES = ("Practitioner", "Organization")
+
+
+@dataclass(frozen=True)
+class SmartContext:
+    """What a SMART access token carries: its scopes and, for patient scopes, the patient."""
+
+    scopes: Scopes
+    patient_id: str | None = None
+    client_id: str | None = None
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,8 @@ class Principal:
     #: Providers this principal acts for: the providers linked to the user, or the client's provider.
     provider_ids: frozenset[str] = field(default_factory=frozenset)
     client_id: str | None = None
+    #: Set for SMART bearer tokens: the token narrows, never widens (scopes, patient context).
+    smart: SmartContext | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -274,13 +291,59 @@ def profile_owner_id(session: Session, profile_id: str | None) -> str | None:
 
 # ---- the same rules over the FHIR view (fhir_resource rows carry class, source id, profile, category) ----
 
-def fhir_read_filter(p: Principal, F=None, now: datetime | None = None) -> ColumnElement[bool]:
+def fhir_read_filter(p: Principal, F=None, now: datetime | None = None, letter: str = "r") -> ColumnElement[bool]:
     """fhir_resource rows (or rows of an alias F of it) `p` may read: the native rules above, applied to
-    the row's source record."""
+    the row's source record, intersected with a SMART token's scopes (`letter`: r to read, s to search)."""
     from gateway.models import FhirResource
-    from gateway.models.shared_access import SCOPES
 
     F = F if F is not None else FhirResource
+    rule = _fhir_owner_rules(p, F, now)
+    if p.smart is not None:
+        rule = and_(rule, smart_filter(p.smart, F, letter))
+    return rule
+
+
+def smart_filter(ctx: SmartContext, F, letter: str) -> ColumnElement[bool]:
+    """Rows a token's scopes reach for one interaction letter: the scope's type, the patient compartment
+    for patient/ scopes, and v2 query constraints (`patient/Observation.rs?category=laboratory`)."""
+    from gateway.fhir.search import Compiler, Criterion
+
+    options = []
+    for rule in ctx.scopes.rules:
+        if letter not in rule.letters:
+            continue
+        conds = []
+        if rule.resource_type != "*":
+            conds.append(F.resource_type == rule.resource_type)
+        if rule.level == "patient":
+            conds.append(or_(F.profile_id == ctx.patient_id, F.resource_type.in_(NON_COMPARTMENT_TYPES))
+                         if ctx.patient_id else F.resource_type.in_(NON_COMPARTMENT_TYPES))
+        if rule.constraints:
+            if rule.resource_type == "*":
+                continue  # a constraint needs a type to be meaningful; such a scope grants nothing
+            compiler = Compiler(lambda R: true(), "")
+            for name, value in rule.constraints:
+                base, _, modifier = name.partition(":")
+                conds.append(compiler.criterion(F, rule.resource_type, Criterion(base, modifier or None, [value])))
+        options.append(and_(true(), *conds))
+    return or_(*options) if options else false()
+
+
+def smart_permits(p: Principal, resource_type: str, letter: str) -> bool:
+    """May this principal's token do `letter` on `resource_type` at all? (403 when not.)"""
+    return p.smart is None or p.smart.scopes.permits(resource_type, letter)
+
+
+def smart_patient_allows(p: Principal, profile_id: str | None) -> bool:
+    """For a write under patient/ scopes only: the record must be in the token's patient compartment."""
+    if p.smart is None or p.smart.scopes.levels - {"patient"}:
+        return True
+    return profile_id is not None and profile_id == p.smart.patient_id
+
+
+def _fhir_owner_rules(p: Principal, F, now: datetime | None) -> ColumnElement[bool]:
+    from gateway.models.shared_access import SCOPES
+
     if p.master:
         return true()
     acl = exists(select(AclEntry.object_id).where(

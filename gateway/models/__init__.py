@@ -8,6 +8,7 @@ from gateway.models.fhir import FhirHistory, FhirIndex, FhirResource
 from gateway.models.lab_result import LabResult
 from gateway.models.medical_document import MedicalDocument
 from gateway.models.medication import Medication
+from gateway.models.oauth import AuthorizationCode, OAuthClient, OAuthGrant, OAuthToken, SigningKey, UsedJti
 from gateway.models.profile import Profile
 from gateway.models.provider import Provider
 from gateway.models.shared_access import SharedAccess
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Record]] = {
 }
 
 __all__ = [
+    "AuthorizationCode", "OAuthClient", "OAuthGrant", "OAuthToken", "SigningKey", "UsedJti",
     "AclEntry", "Allergy", "AuditLog", "Base", "EmergencyContact", "FhirHistory", "FhirIndex", "FhirResource", "FileBlob", "LabResult", "MODELS",
     "MedicalDocument", "Medication", "Profile", "ProfileRecord", "Provider", "Record", "RecordVersion",
     "Session", "SharedAccess", "StoredFile", "User", "Vaccination",

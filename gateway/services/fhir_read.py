@@ -51,10 +51,10 @@ class FhirReader:
         self.session = session
         self.p = principal
         self.base_url = base_url
-        self.compiler = Compiler(lambda R: access.fhir_read_filter(self.p, R), base_url)
+        self.compiler = Compiler(lambda R: access.fhir_read_filter(self.p, R, letter="s"), base_url)
 
-    def readable(self, R=FhirResource):
-        return access.fhir_read_filter(self.p, R)
+    def readable(self, R=FhirResource, letter: str = "r"):
+        return access.fhir_read_filter(self.p, R, letter=letter)
 
     # ---- read / vread ----
 
@@ -94,7 +94,8 @@ class FhirReader:
         parsed = parse(rt, items, lenient=lenient)
         controls = parsed.controls
         R = FhirResource
-        where = and_(R.resource_type == rt, R.deleted.is_(False), self.readable(R), self.compiler.predicate(R, parsed))
+        where = and_(R.resource_type == rt, R.deleted.is_(False), self.readable(R, "s"),
+                     self.compiler.predicate(R, parsed))
         if extra is not None:
             where = and_(where, extra)
         summary = controls.get("_summary", [None])[-1]
