@@ -10,7 +10,7 @@ from typing import Any, Callable
 from sqlalchemy import delete as sql_delete, or_, select
 from sqlalchemy.orm import Session
 
-from gateway import access, audit
+from gateway import access, audit, events
 from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.errors import Conflict, Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
@@ -259,6 +259,8 @@ class ObjectService:
         ))
         self.session.flush()
         FhirStore(self.session).sync(spec.name, row, deleted=deleted)
+        kind = "delete" if deleted else ("create" if row.version == 1 else "update")
+        events.publish(self.session, events.ChangeEvent(spec.name, row.object_id, _profile_of(row), kind, row.version))
 
 
 def _check_user_deletable(session: Session, user_id: str) -> None:
