@@ -76,9 +76,11 @@ def users() -> None:
 def users_create(username: str, password: str, email: str | None, role: str) -> None:
     """Create an account (the way provider and admin accounts are made)."""
     from gateway.errors import DomainError
+    from gateway.migrate import upgrade
     from gateway.services.users import UserService
 
     app = _app()
+    upgrade(app.extensions["phr_db"][0])  # a fresh instance works at once, as `demo` and `serve` do
     with app.extensions["phr_db"][1]() as session:
         try:
             user = UserService(session).create_user(username, password, email=email, role=role)
@@ -88,12 +90,67 @@ def users_create(username: str, password: str, email: str | None, role: str) -> 
         _emit({"objectId": user.object_id, "username": user.username, "role": user.role})
 
 
+@main.command("import")
+@click.option("--owner", metavar="USERNAME", help="The user who owns the Profiles made from Patients.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+def import_(owner: str | None, files: tuple[str, ...]) -> None:
+    """Import FHIR Bundles (JSON) or NDJSON: Patients become Profiles of the owner. One transaction per
+    file; prints counts imported and skipped (with reasons), then the totals as JSON on the last line."""
+    from gateway.errors import DomainError
+    from gateway.extensions import open_session
+    from gateway.services.importer import Importer, ImportReport, owner_by_username, read_source
+
+    try:  # every file is read and checked before anything is written
+        sources = sorted((read_source(path) for path in files), key=lambda s: s.phase)
+    except DomainError as e:
+        _fail(f"{e.message}; nothing was imported")
+    app = _app()
+    total = ImportReport()
+    with open_session(app.extensions["phr_db"][1], app.config) as session:
+        try:
+            importer = Importer(session, owner_by_username(session, owner),
+                                max_file_size=app.config["MAX_CONTENT_LENGTH"])
+        except DomainError as e:
+            _fail(f"{e.message}; nothing was imported")
+        for source in sources:
+            try:
+                report = importer.import_source(source)
+                session.commit()
+            except Exception as e:  # noqa: BLE001 - whatever failed, this file's transaction leaves nothing
+                session.rollback()
+                done = f" (committed before it: {', '.join(str(s.name) for s in sources[:sources.index(source)])})"
+                _fail(f"{source.name}: import failed, nothing of this file was written: {e}"
+                      + (done if sources.index(source) else ""))
+            click.echo(f"{source.name}: {len(source.entries)} resources")
+            click.echo("\n".join(report.lines()))
+            total.update(report)
+    if len(sources) > 1:
+        click.echo(f"total ({len(sources)} files):")
+        click.echo("\n".join(total.lines()))
+    _emit(total.as_json())
+
+
+@main.command()
+def worker() -> None:
+    """Run Bulk Data export jobs (several workers may share one PostgreSQL)."""
+    from gateway.jobs.worker import loop
+    from gateway.migrate import upgrade
+
+    app = _app()
+    engine, factory = app.extensions["phr_db"]
+    upgrade(engine)
+    click.echo("export worker started", err=True)
+    loop(factory, app.config["BASE_URL"] + "/fhir")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=32, show_default=True, type=int,
+              help="Threads per worker; each open WebSocket (LiveQuery, FHIR subscription) holds one.")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Apply migrations first.")
-def serve(host: str, port: int, workers: int, migrate: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> None:
     """Run the production WSGI server (gunicorn)."""
     from gunicorn.app.base import BaseApplication
 
@@ -109,14 +166,37 @@ def serve(host: str, port: int, workers: int, migrate: bool) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
+            self.cfg.set("threads", threads)  # gthread: a WebSocket keeps its request thread (flask-sock)
+            from gateway.live.server import post_worker_init
+
+            self.cfg.set("post_worker_init", post_worker_init)  # close sockets at once when stopping
             self.cfg.set("accesslog", None)  # URLs carry patient ids and search values: no access log
             self.cfg.set("timeout", 120)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn >= 25 opens one control socket per user (~/.gunicorn): several servers on a
+                # machine would share it. We do not use it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
-            return _app()
+            app = _app()
+            if app.config["DATABASE_URL"].startswith("sqlite") and app.config.get("EMBEDDED_WORKER", True):
+                # The embedded default has no separate worker process: run one inside each web process.
+                from gateway.jobs.worker import start_thread
+
+                start_thread(app.extensions["phr_db"][1], app.config["BASE_URL"] + "/fhir")
+            return app
 
     Server().run()
+
+
+def _smart_commands() -> None:
+    from gateway.smart.cli import clients, keys
+
+    main.add_command(clients)
+    main.add_command(keys)
+
+
+_smart_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

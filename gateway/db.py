@@ -105,9 +105,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A long read (a bulk export's stream) must not hold the write lock: in WAL mode a deferred
+            # BEGIN lets writers go on while it reads its snapshot.
+            read_only = conn.get_execution_options().get("phr_read_only")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only_session(factory: sessionmaker[Session]) -> Session:
+    """A Session for long reads that never write (exports)."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        return factory(bind=bind.execution_options(phr_read_only=True))
+    return factory()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -38,6 +38,8 @@ class FieldSpec:
     item_choices: tuple[str, ...] | None = None
     server_managed: bool = False
     text_attr: str | None = None
+    #: The column's length limit (VARCHAR(n)), checked on input so PostgreSQL never refuses a value.
+    max_length: int | None = None
 
     def schema_json(self) -> dict[str, Any]:
         """The field as Parse's /schemas shows it. Mixed (number or text) shows as Object: Parse has no union."""
@@ -100,7 +102,7 @@ def registry() -> dict[str, ClassSpec]:
                     name=info["name"], type=info["type"], attr=attr.key, required=info["required"],
                     target=info["target"], default=info["default"], choices=info["choices"],
                     item_choices=info["item_choices"], server_managed=info["server_managed"],
-                    text_attr=info["text_attr"],
+                    text_attr=info["text_attr"], max_length=getattr(attr.columns[0].type, "length", None),
                 )
         classes[name] = ClassSpec(name=name, model=model, fields=fields)
     return classes

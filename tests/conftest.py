@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
+# A cheap password hash for the suite's thousands of signups (production keeps scrypt); set before the
+# services are imported. Servers the e2e tests start inherit it.
+os.environ.setdefault("PHR_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
 import orjson
 import pytest
 from sqlalchemy import text

@@ -5,6 +5,7 @@ import logging
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from gateway.errors import DomainError, TooLarge
@@ -95,6 +96,10 @@ def entry(subpath: str) -> Response:
     except HTTPException:
         session.rollback()
         raise
+    except DataError as e:  # a value the database refuses that validation let through: the caller's error
+        session.rollback()
+        log.warning("database refused a value (%s) in %s %s", type(e.orig).__name__, method, request.url_rule)
+        return _json({"code": 107, "error": "Invalid value."}, 400)
     except Exception as e:  # never a stack trace or a value in the answer; no record data in the log
         session.rollback()
         log.error("unhandled %s in %s %s", type(e).__name__, method, request.url_rule,

@@ -13,6 +13,8 @@ QUERY_PARAMS = {
     "includeReadPreference", "subqueryReadPreference", "hint", "explain", "comment", "redirectClassNameForKey",
 }
 
+MAX_PAGE_NUMBER = 2**31 - 1
+
 
 def _int(name: str, value: Any, default: int) -> int:
     if value is None or value == "":
@@ -23,6 +25,8 @@ def _int(name: str, value: Any, default: int) -> int:
         raise InvalidQuery(f"{name} must be a non-negative integer") from None
     if number < 0 or isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise InvalidQuery(f"{name} must be a non-negative integer")
+    if number > MAX_PAGE_NUMBER:  # beyond any result set, and beyond what the databases' integers hold
+        raise InvalidQuery(f"{name} must be at most {MAX_PAGE_NUMBER}")
     return number
 
 

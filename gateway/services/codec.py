@@ -95,6 +95,17 @@ def _mismatch(spec: ClassSpec, f: FieldSpec, value: Any) -> InvalidType:
     return InvalidType(f"schema mismatch for {spec.name}.{f.name}; expected {expected} but got {describe(value)}")
 
 
+def has_nul(value: Any) -> bool:
+    """True when a string anywhere in the value (keys of objects too) holds U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
 def decode_field(spec: ClassSpec, f: FieldSpec, value: Any) -> dict[str, Any]:
     """Column values for one native field value; None clears. Raises InvalidType/ValidationFailed."""
     if value is None:
@@ -103,11 +114,15 @@ def decode_field(spec: ClassSpec, f: FieldSpec, value: Any) -> dict[str, Any]:
             cols[f.text_attr] = None
         return cols
     t = f.type
+    if has_nul(value):  # PostgreSQL text and jsonb cannot hold U+0000; refuse it on every database alike
+        raise ValidationFailed(f"{f.name} must not contain the NUL character")
     if t == "String":
         if not isinstance(value, str):
             raise _mismatch(spec, f, value)
         if f.choices and value not in f.choices:
             raise ValidationFailed(f"{f.name} must be one of: {', '.join(f.choices)}")
+        if f.max_length is not None and len(value) > f.max_length:
+            raise ValidationFailed(f"{f.name} is longer than {f.max_length} characters")
         return {f.attr: value}
     if t == "Number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -294,7 +294,8 @@ def validate_acl(raw: Any) -> dict[str, dict[str, bool]]:
         raise InvalidInput("ACL must be an object", parse_code=123)
     out = {}
     for principal, rights in raw.items():
-        if not isinstance(principal, str) or not principal or not isinstance(rights, dict):
+        if (not isinstance(principal, str) or not principal or len(principal) > 64 or "\x00" in principal
+                or not isinstance(rights, dict)):
             raise InvalidInput("invalid ACL entry", parse_code=123)
         entry = {}
         for right, allowed in rights.items():

@@ -4,6 +4,7 @@ $inQuery $notInQuery $select $dontSelect), `order`, `limit`, `skip`, `count`, `k
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,8 @@ class Translator:
                 # Parse answers a constraint on an unknown field with no results, not an error.
                 return false()
         column = getattr(model, f.attr)
+        if codec.has_nul(constraint):  # PostgreSQL refuses U+0000 in text; no stored value holds one
+            raise InvalidQuery(f"the constraint on {key} contains the NUL character")
         if isinstance(constraint, dict) and not ("__type" in constraint):
             if not constraint:
                 return true()
@@ -125,6 +128,10 @@ class Translator:
             options = all_ops.get("$options", "")
             if not isinstance(options, str) or set(options) - set("imsx"):
                 raise InvalidQuery("bad $options value")
+            try:  # an invalid pattern is the caller's error, not the database's (PostgreSQL raises)
+                re.compile(arg)
+            except re.error:
+                raise InvalidQuery(f"invalid $regex: {arg}") from None
             target = model.value_text if f.type == "Mixed" else column
             if "i" in options and self.session.get_bind().dialect.name == "sqlite":
                 # SQLAlchemy drops flags on SQLite; our REGEXP function (gateway.db) reads an inline (?i).

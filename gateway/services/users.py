@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -17,9 +18,12 @@ from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthen
 from gateway.models import User
 from gateway.models.user import ROLES, Session as UserSession
 
+#: werkzeug's default (scrypt) in production; the test suite sets a cheap method through the environment
+#: so that thousands of signups do not dominate its run time.
+PASSWORD_METHOD = os.environ.get("PHR_PASSWORD_HASH_METHOD") or "scrypt"
 DEFAULT_SESSION_LENGTH = timedelta(days=365)  # Parse Server's default sessionLength
 # A hash to compare against when the user does not exist, so both failures take the same time.
-_DUMMY_HASH = generate_password_hash("phr-gateway-timing-equaliser")
+_DUMMY_HASH = generate_password_hash("phr-gateway-timing-equaliser", method=PASSWORD_METHOD)
 
 
 def hash_token(token: str) -> str:
@@ -40,11 +44,12 @@ class UserService:
     def create_user(self, username: Any, password: Any, *, email: Any = None, role: str = "patient",
                     actor: Principal = MASTER) -> User:
         """Make an account. Public signup passes role patient; other roles need the master key or the CLI."""
-        if not isinstance(username, str) or not username.strip():
+        if not isinstance(username, str) or not username.strip() or len(username) > 150 or "\x00" in username:
             raise InvalidInput("bad or missing username", parse_code=200)
         if not isinstance(password, str) or not password:
             raise InvalidInput("password is required", parse_code=201)
-        if email is not None and (not isinstance(email, str) or "@" not in email):
+        if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254
+                                  or "\x00" in email):
             raise InvalidInput("Email address format is invalid.", parse_code=125)
         if role not in ROLES:
             raise ValidationFailed(f"role must be one of: {', '.join(ROLES)}")
@@ -56,7 +61,7 @@ class UserService:
             raise Conflict("Account already exists for this email address.", parse_code=203)
         now = self.now()
         user = User(object_id=new_object_id(), created_at=now, updated_at=now, version=1, username=username,
-                    password_hash=generate_password_hash(password), email=email, role=role)
+                    password_hash=generate_password_hash(password, method=PASSWORD_METHOD), email=email, role=role)
         user.acl = {user.object_id: {"read": True, "write": True}}
         self.session.add(user)
         self.session.flush()
@@ -66,7 +71,7 @@ class UserService:
     def set_password(self, user: User, password: Any, *, keep_token: str | None = None) -> None:
         if not isinstance(password, str) or not password:
             raise InvalidInput("password is required", parse_code=201)
-        user.password_hash = generate_password_hash(password)
+        user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
         user.updated_at = self.now()
         # A new password ends every other session, as a careful product does; the one in use stays.
         stmt = sql_delete(UserSession).where(UserSession.user_id == user.object_id)
@@ -75,6 +80,8 @@ class UserService:
         self.session.execute(stmt)
 
     def start_session(self, user: User, *, action: str, installation_id: str | None = None) -> tuple[UserSession, str]:
+        if installation_id is not None and (len(installation_id) > 64 or "\x00" in installation_id):
+            raise InvalidInput("Invalid installation id.")
         token = new_session_token()
         now = self.now()
         s = UserSession(
@@ -92,7 +99,8 @@ class UserService:
             raise InvalidInput("username/email is required.", parse_code=200)
         if not isinstance(password, str) or not password:
             raise InvalidInput("password is required.", parse_code=201)
-        user = self.session.scalar(select(User).where(User.username == username))
+        # A NUL cannot be in a stored name (and PostgreSQL refuses it in a query): no such user.
+        user = None if "\x00" in username else self.session.scalar(select(User).where(User.username == username))
         if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
             raise NotFound("Invalid username/password.")
         _, token = self.start_session(user, action="login", installation_id=installation_id)
