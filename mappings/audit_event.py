@@ -84,6 +84,14 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     actor = reference(record.get("actor"), ctx)
     if actor:
         body["agent"] = [{"who": actor, "requestor": True}]
+    elif record.get("client"):
+        # A back-end system acting without a user: the OAuth client is the agent (AuditEvent.agent is 1..*).
+        body["agent"] = [{"who": {"identifier": {"system": ctx.identifier_system("client"),
+                                                 "value": record["client"]}}, "requestor": True}]
+    else:
+        # The master key or an anonymous caller: named, since R4 requires at least one agent.
+        who = "master key (administration)" if record.get("actorType") == "master" else "anonymous"
+        body["agent"] = [{"who": {"display": who}, "requestor": True}]
     body["source"] = {"observer": OBSERVER}
     entities = []
     if record.get("entityType") and record.get("entityId"):
