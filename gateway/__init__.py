@@ -11,8 +11,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
     from gateway import config as config_mod
     from gateway.extensions import db
-    from gateway.fhir import fhir_bp
+    from gateway.fhir.blueprint import fhir_bp
+    from gateway.graphql import graphql_bp
+    from gateway.live import init_app as init_live
     from gateway.native import native_bp
+    from gateway.smart import init_app as init_smart
 
     cfg = config_mod.load(config)
     app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"])
@@ -20,6 +23,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.register_blueprint(native_bp)
     app.register_blueprint(fhir_bp)
+    init_smart(app)  # before the first request: sets FHIR_SECURITY for the CapabilityStatement
+    app.register_blueprint(graphql_bp)
+    init_live(app)  # LiveQuery and FHIR Subscription sockets; threads start only when needed
 
     @app.get("/healthz")
     def healthz() -> Response:
