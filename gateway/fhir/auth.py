@@ -1,23 +1,44 @@
-"""Who is calling the FHIR face. First-party apps use the native session token or the master key;
-SMART bearer tokens are for everyone else (gateway/smart)."""
+"""Who is calling the FHIR face. SMART bearer tokens (gateway/smart) for apps and back-end systems;
+first-party apps may also use the native session token or the master key.
+
+A bearer token narrows, never widens (DESIGN.md): the Principal is the token's user (or, for a Backend
+Services token, the client's provider) with a SmartContext carrying the granted scopes and patient, which
+gateway/access.py intersects with everything. `scoped` adds the 403 of SMART App Launch 2.2: an
+interaction the token's scopes do not name at all is forbidden, not merely empty."""
 from __future__ import annotations
 
+import dataclasses
 import hmac
+from functools import wraps
+from typing import Callable
 
-from flask import current_app, request
+from flask import current_app, g, request
 
-from gateway.access import ANONYMOUS, MASTER, Principal
-from gateway.errors import Unauthenticated
+from gateway.access import ANONYMOUS, MASTER, Principal, SmartContext, principal_for_user, smart_permits
+from gateway.errors import Forbidden, Unauthenticated
 from gateway.extensions import db
+from gateway.models import User
+from gateway.models.oauth import OAuthClient
+from gateway.scopes import parse as parse_scopes
 from gateway.services.users import UserService
 
 
 def current_principal() -> Principal:
+    """The caller of this request (computed once per request)."""
+    if "fhir_principal" not in g:
+        g.fhir_principal = _principal()
+    return g.fhir_principal
+
+
+def _principal() -> Principal:
     master = request.headers.get("X-Parse-Master-Key")
     if master:
         if hmac.compare_digest(master.encode(), str(current_app.config["MASTER_KEY"]).encode()):
             return MASTER
         raise Unauthenticated("The master key is not valid.")
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return bearer_principal(credentials.strip())
     token = request.headers.get("X-Parse-Session-Token")
     if token:
         users = UserService(db.session)
@@ -26,7 +47,63 @@ def current_principal() -> Principal:
     return ANONYMOUS
 
 
+def bearer_principal(value: str) -> Principal:
+    """The Principal of a live SMART access token; 401 when it is unknown, expired, revoked (or its grant
+    is), or was issued for another FHIR base."""
+    from gateway.fhir.http import base_url
+    from gateway.smart.tokens import live_access_token
+
+    found = live_access_token(db.session, value) if value else None
+    if found is None:
+        raise Unauthenticated("The access token is missing, unknown, expired or revoked.")
+    token, grant = found
+    if grant.audience != base_url():
+        raise Unauthenticated("The access token was issued for another server.")
+    smart = SmartContext(scopes=parse_scopes(token.scope), patient_id=grant.patient_id, client_id=grant.client_id,
+                         grant_id=grant.grant_id)
+    if grant.user_id is not None:
+        user = db.session.get(User, grant.user_id)
+        if user is None:
+            raise Unauthenticated("The access token's user no longer exists.")
+        return dataclasses.replace(principal_for_user(db.session, user, grant.client_id), smart=smart)
+    client = db.session.get(OAuthClient, grant.client_id)
+    providers = frozenset({client.provider_id}) if client is not None and client.provider_id else frozenset()
+    return Principal(client_id=grant.client_id, provider_ids=providers, smart=smart)
+
+
 def require(p: Principal) -> Principal:
-    if not p.authenticated:
+    if not p.authenticated and p.smart is None:
         raise Unauthenticated("Authentication is required: a SMART bearer token, or a session token.")
     return p
+
+
+def _resource_type(path: str, kwargs: dict) -> str | None:
+    """The resource type an interaction is about: the <rt> of the URL, or a fixed one (/Patient/...)."""
+    if "rt" in kwargs:
+        return kwargs["rt"]
+    first = path.strip("/").split("/")[0]
+    return first if first and first[0].isupper() else None
+
+
+def scoped(route) -> Callable:
+    """The route's handler behind the SMART scope check (SMART.md 'Resource server': 403 outside the
+    scopes). Batch and transaction entries are checked one by one by the services instead."""
+    handler = route.handler
+
+    @wraps(handler)
+    def view(**kwargs):
+        p = current_principal()
+        if p.smart is not None and route.interaction not in ("batch", "transaction"):
+            rt = _resource_type(route.path, kwargs)
+            if rt is None:  # system-level history: some type must be searchable at all
+                allowed = any(route.scope in rule.letters for rule in p.smart.scopes.rules)
+            elif rt == "Binary":  # a document's file goes with the document
+                allowed = smart_permits(p, "Binary", "r") or smart_permits(p, "DocumentReference", "r")
+            else:
+                allowed = smart_permits(p, rt, route.scope)
+            if not allowed:
+                raise Forbidden(f"The access token's scopes do not allow this interaction ({route.interaction} "
+                                f"{rt or 'on the system'}).")
+        return handler(**kwargs)
+
+    return view

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound, RequestEntityTooLarge
 
 from gateway.errors import DomainError
 from gateway.extensions import db
+from gateway.fhir.auth import scoped
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.http import base_url, respond
 from gateway.fhir.outcomes import from_error, outcome
@@ -32,7 +33,7 @@ def metadata() -> Response:
 
 fhir_bp.add_url_rule("/metadata", "metadata", metadata, methods=["GET"])
 for i, route in enumerate(ROUTES):
-    fhir_bp.add_url_rule(route.path, f"{route.handler.__name__}_{i}", route.handler, methods=[route.method])
+    fhir_bp.add_url_rule(route.path, f"{route.handler.__name__}_{i}", scoped(route), methods=[route.method])
 
 
 @fhir_bp.route("/", defaults={"path": ""}, methods=["OPTIONS"])
@@ -66,6 +67,18 @@ def http_error(e: HTTPException) -> Response:
     db.session.rollback()
     code = {404: "not-found", 405: "not-supported"}.get(e.code, "processing")
     return respond(outcome("error", code, e.description or e.name), e.code or 500)
+
+
+@fhir_bp.app_errorhandler(RouteNotFound)
+@fhir_bp.app_errorhandler(MethodNotAllowed)
+def unrouted(e: HTTPException):
+    """Routing errors happen before any blueprint is chosen, so Flask asks only app-wide handlers: under
+    /fhir they too answer an OperationOutcome (R4 http.html: every error is one); elsewhere unchanged."""
+    if request.path == "/fhir" or request.path.startswith("/fhir/"):
+        if isinstance(e, MethodNotAllowed) and set(e.valid_methods or ()) <= {"OPTIONS"}:
+            e = RouteNotFound()  # only the CORS preflight route matched: no such FHIR path
+        return http_error(e)
+    return e
 
 
 @fhir_bp.errorhandler(Exception)

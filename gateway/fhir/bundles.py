@@ -16,6 +16,7 @@ from gateway.models import FhirHistory, FhirResource
 from gateway.services.codec import iso
 
 SUMMARY_SOURCE = Path(__file__).resolve().parents[2] / "conformance" / "summary-elements.r4.json"
+MANDATORY_SOURCE = Path(__file__).resolve().parents[2] / "conformance" / "mandatory-elements.r4.json"
 _SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 _ALWAYS = ("resourceType", "id", "meta")
 
@@ -25,11 +26,18 @@ def summary_elements() -> dict[str, set[str]]:
     return {k: set(v) for k, v in json.loads(SUMMARY_SOURCE.read_text())["elements"].items()}
 
 
+@cache
+def mandatory_elements() -> dict[str, set[str]]:
+    return {k: set(v) for k, v in json.loads(MANDATORY_SOURCE.read_text())["elements"].items()}
+
+
 def subset(resource: dict[str, Any], summary: str | None, elements: list[str] | None) -> dict[str, Any]:
     """Apply `_summary` (true, text, data, false) and `_elements`; subsets are tagged SUBSETTED."""
     rt = resource.get("resourceType", "")
     if elements:
-        keep = set(_ALWAYS) | set(elements)
+        # R4 search.html#elements: "Servers SHOULD always return mandatory elements whether they are
+        # requested or not", so that the subset still parses.
+        keep = set(_ALWAYS) | set(elements) | mandatory_elements().get(rt, set())
     elif summary == "true":
         keep = set(_ALWAYS) | summary_elements().get(rt, set())
     elif summary == "text":

@@ -46,15 +46,38 @@ def _resource(rt: str) -> dict[str, Any]:
                                                               if p.description.strip() else {})}
         for code, p in sorted(params.items())
     ]
-    ops = [r for r in ROUTES if r.interaction == "operation" and (r.path.startswith(f"/{rt}/") or r.path.startswith("/<rt>"))]
+    ops = dict.fromkeys(r.operation for r in ROUTES if r.interaction == "operation"
+                        and (r.path.startswith(f"/{rt}/") or r.path.startswith("/<rt>")))
     if ops:
-        entry["operation"] = [{"name": r.operation, "definition": _operation_definition(r.operation)} for r in ops]
+        entry["operation"] = [{"name": name, "definition": _operation_definition(name)} for name in ops]
     return entry
+
+
+def _group() -> dict[str, Any]:
+    """A provider's Group of consenting patients is served for Bulk Data group export."""
+    ops = dict.fromkeys(r.operation for r in ROUTES if r.interaction == "operation" and r.path.startswith("/Group/"))
+    return {"type": "Group", "operation": [{"name": n, "definition": _operation_definition(n)} for n in ops]}
+
+
+def _subscription(base: str) -> dict[str, Any]:
+    """R4 Subscriptions (rest-hook, websocket): the routes declared for them, their search parameters,
+    and the websocket URL (R4 extension capabilitystatement-websocket)."""
+    from gateway.subscriptions.service import SEARCH_PARAMS
+
+    codes = dict.fromkeys(r.interaction for r in ROUTES if r.path.startswith("/Subscription"))
+    ws = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+    return {"type": "Subscription", "interaction": [{"code": c} for c in codes], "versioning": "versioned",
+            "searchParam": [{"name": n, "type": t, "definition": u} for n, (t, u) in SEARCH_PARAMS.items()],
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+                           "valueUri": ws}]}
 
 
 def _operation_definition(name: str) -> str:
     return {"everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-            "validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}.get(
+            "validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            "export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+            "patient-export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+            "group-export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}.get(
         name, f"http://hl7.org/fhir/OperationDefinition/{name}")
 
 
@@ -62,8 +85,12 @@ def capability_statement(base: str, security: dict[str, Any] | None = None, date
     rest: dict[str, Any] = {"mode": "server"}
     if security:
         rest["security"] = security
-    rest["resource"] = [_resource(rt) for rt in sorted(RESOURCE_TYPES) + ["Binary"]]
-    rest["interaction"] = [{"code": r.interaction} for r in ROUTES if r.level == "system" and r.interaction != "operation"]
+    rest["resource"] = [_resource(rt) for rt in sorted(RESOURCE_TYPES) + ["Binary"]] + [_group(), _subscription(base)]
+    system = dict.fromkeys(r.interaction for r in ROUTES
+                           if r.level == "system" and r.interaction not in ("operation", "bulk-status"))
+    rest["interaction"] = [{"code": code} for code in system]
+    rest["operation"] = [{"name": name, "definition": _operation_definition(name)} for name in dict.fromkeys(
+        r.operation for r in ROUTES if r.interaction == "operation" and r.level == "system")]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -31,15 +31,10 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         return None
     m = _PARTIAL.match(text)
     if m:
-        year, month, day = int(m.group(1)), m.group(2), m.group(3)
-        if day:
-            low = datetime(year, int(month), int(day), tzinfo=timezone.utc)
-            return low, low + timedelta(days=1) - timedelta(microseconds=1)
-        if month:
-            last = calendar.monthrange(year, int(month))[1]
-            low = datetime(year, int(month), 1, tzinfo=timezone.utc)
-            return low, datetime(year, int(month), last, 23, 59, 59, 999999, tzinfo=timezone.utc)
-        return datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+        try:
+            return _partial_range(int(m.group(1)), m.group(2), m.group(3))
+        except ValueError:  # 2024-13-40: well-formed digits, no such date
+            return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -50,6 +45,18 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     # A dateTime to the second covers that whole second.
     has_fraction = "." in text.split("T", 1)[-1]
     return value, value if has_fraction else value + timedelta(seconds=1) - timedelta(microseconds=1)
+
+
+def _partial_range(year: int, month: str | None, day: str | None) -> tuple[datetime, datetime]:
+    """A year, year-month or date as the instants it covers (ValueError when there is no such date)."""
+    if day:
+        low = datetime(year, int(month), int(day), tzinfo=timezone.utc)
+        return low, low + timedelta(days=1) - timedelta(microseconds=1)
+    if month:
+        last = calendar.monthrange(year, int(month))[1]
+        low = datetime(year, int(month), 1, tzinfo=timezone.utc)
+        return low, datetime(year, int(month), last, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    return datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
 def _children(node: Any, name: str, of_type: str | None, last: bool) -> Iterator[Any]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from gateway.fhir import operations, views
+from gateway.fhir import bulk, operations, transaction, views
+from gateway.subscriptions import views as subscription_views
 
 
 @dataclass(frozen=True)
@@ -36,4 +37,24 @@ ROUTES: list[Route] = [
     Route("GET", "/Patient/<rid>/$everything", views.everything, "operation", "r", "instance", "everything"),
     Route("POST", "/<rt>/$validate", operations.validate, "operation", "r", "type", "validate"),
     Route("GET", "/Binary/<rid>", operations.binary_read, "read", "r", "instance"),
+    # POST [base]: one handler serves both Bundle types (it looks at Bundle.type); each entry then needs
+    # the scope of its own interaction.
+    Route("POST", "", transaction.batch_or_transaction, "batch", "c", "system"),
+    Route("POST", "", transaction.batch_or_transaction, "transaction", "c", "system"),
+    Route("POST", "/", transaction.batch_or_transaction, "transaction", "c", "system"),
+    Route("GET", "/$export", bulk.export_system, "operation", "r", "system", "export"),
+    Route("POST", "/$export", bulk.export_system, "operation", "r", "system", "export"),
+    Route("GET", "/Patient/$export", bulk.export_patient, "operation", "r", "type", "patient-export"),
+    Route("POST", "/Patient/$export", bulk.export_patient, "operation", "r", "type", "patient-export"),
+    Route("GET", "/Group/<gid>/$export", bulk.export_group, "operation", "r", "instance", "group-export"),
+    Route("POST", "/Group/<gid>/$export", bulk.export_group, "operation", "r", "instance", "group-export"),
+    Route("GET", "/bulk/<job_id>", bulk.status, "bulk-status", "r", "system"),
+    Route("DELETE", "/bulk/<job_id>", bulk.cancel, "bulk-status", "r", "system"),
+    Route("GET", "/bulk/<job_id>/file/<file_id>", bulk.download, "bulk-status", "r", "system"),
+    # R4 Subscriptions: their own table and service (gateway/subscriptions), owned by whoever made them.
+    Route("POST", "/Subscription", subscription_views.create, "create", "c"),
+    Route("GET", "/Subscription", subscription_views.search, "search-type", "s"),
+    Route("GET", "/Subscription/<rid>", subscription_views.read, "read", "r", "instance"),
+    Route("PUT", "/Subscription/<rid>", subscription_views.update, "update", "u", "instance"),
+    Route("DELETE", "/Subscription/<rid>", subscription_views.delete, "delete", "d", "instance"),
 ]

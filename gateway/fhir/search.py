@@ -25,7 +25,10 @@ from gateway.models import FhirIndex, FhirResource
 
 #: Result parameters (not criteria).
 CONTROL = {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_format",
-           "_pretty", "_page", "_contained", "_containedType", "_since", "_type", "_cursor", "_dir"}
+           "_pretty", "_page", "_contained", "_containedType", "_since", "_type", "_cursor", "_dir",
+           # Aidbox's `_totalMethod` (fhirpy's count() sends it) only says how to compute the total; ours is
+           # always exact, so it is accepted and has no effect.
+           "_totalMethod"}
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
@@ -90,7 +93,18 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, lenient: bool = F
         if key in CONTROL:
             out.controls.setdefault(key, []).append(value)
             continue
+        head, _, mod = key.partition(":")
+        if head in ("_include", "_revinclude") and mod in ("iterate", "recurse"):
+            # `_include:iterate=Observation:subject` (R4 search.html#revinclude): the reader keeps the
+            # modifier on the value.
+            out.controls.setdefault(head, []).append(f"{value}:iterate")
+            continue
         name, _, modifier = key.partition(":")
+        if "." in modifier:  # subject:Patient.name[:exact]: the type modifier of a chain's first link
+            target, rest = modifier.split(".", 1)
+            name, modifier = f"{name}.{rest}", target
+        elif "." in name and modifier:  # subject.name:exact: the modifier belongs to the last link
+            name, modifier = f"{name}:{modifier}", ""
         base = name.split(".", 1)[0]
         if name.startswith("_has:") or key.startswith("_has:"):
             out.criteria.append(Criterion(key, None, split_values(value)))
@@ -172,6 +186,14 @@ class Compiler:
             return self._has(R, rt, c)
         if "." in c.name:
             return self._chain(R, rt, c)
+        if c.name in ("_id", "_lastUpdated") and c.modifier == "missing":
+            if c.values not in (["true"], ["false"]):
+                raise SearchError(f"{c.name}:missing takes true or false")
+            return false() if c.values == ["true"] else true()  # every resource has both
+        if c.name == "_lastUpdated" and c.modifier:
+            raise SearchError(f"Modifier :{c.modifier} is not supported on _lastUpdated")
+        if c.name == "_id" and c.modifier not in (None, "not"):
+            raise SearchError(f"Modifier :{c.modifier} is not supported on _id")
         if c.name == "_id":
             cond = R.id.in_(c.values)
             return not_(cond) if c.modifier == "not" else cond

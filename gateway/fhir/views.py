@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 import orjson
 from flask import Response, request
 
-from gateway.errors import InvalidInput, NotFound, PreconditionFailed
+from gateway.errors import NotFound
 from gateway.extensions import db
 from gateway.fhir import bundles
 from gateway.fhir.auth import current_principal, require
@@ -79,19 +79,14 @@ def run_search(rt: str, items: list[tuple[str, str]], path: str, extra=None) -> 
 
 def create(rt: str) -> Response:
     """Create (with If-None-Exist for a conditional create)."""
-    w = writer()
-    resource = body_json()
-    condition = request.headers.get("If-None-Exist")
+    resource, condition = body_json(), request.headers.get("If-None-Exist")
     if condition:
-        page, _ = w.reader.search(_known(rt), parse_qsl(condition), lenient=False)
-        if len(page.matches) > 1:
-            raise PreconditionFailed(f"If-None-Exist matched {len(page.matches)} resources")
-        if page.matches:
-            db.session.commit()
-            row = page.matches[0]
-            return respond(row.body if prefer().get("return") != "minimal" else b"", 200, resource_headers(row))
-    row = w.create(_known(rt), resource)
+        row, created = writer().conditional_create(_known(rt), resource, parse_qsl(condition))
+    else:
+        row, created = writer().create(_known(rt), resource), True
     db.session.commit()
+    if not created:
+        return respond(row.body if prefer().get("return") != "minimal" else b"", 200, resource_headers(row))
     return written(row, 201)
 
 
@@ -104,22 +99,10 @@ def update(rt: str, rid: str) -> Response:
 
 def conditional_update(rt: str) -> Response:
     """PUT [type]?criteria: update the one match, create when there is none."""
-    w = writer()
-    resource = body_json()
-    page, _ = w.reader.search(_known(rt), list(request.args.items(multi=True)))
-    if len(page.matches) > 1:
-        raise PreconditionFailed(f"The criteria matched {len(page.matches)} resources")
-    if page.matches:
-        rid = page.matches[0].id
-        if resource.get("id") not in (None, rid):
-            raise InvalidInput("The resource id does not match the resource the criteria found")
-        resource = {**resource, "id": rid}
-        row, _ = w.update(rt, rid, resource, if_match=request.headers.get("If-Match"))
-        db.session.commit()
-        return written(row, 200)
-    row = w.create(rt, {k: v for k, v in resource.items() if k != "id"})
+    row, created = writer().conditional_update(_known(rt), body_json(), list(request.args.items(multi=True)),
+                                               if_match=request.headers.get("If-Match"))
     db.session.commit()
-    return written(row, 201)
+    return written(row, 201 if created else 200)
 
 
 def patch(rt: str, rid: str) -> Response:

@@ -3,6 +3,7 @@ from gateway.db import Base
 from gateway.models.allergy import Allergy
 from gateway.models.audit_log import AuditLog
 from gateway.models.base import ProfileRecord, Record
+from gateway.models.bulk import ExportFile, ExportJob
 from gateway.models.emergency_contact import EmergencyContact
 from gateway.models.fhir import FhirHistory, FhirIndex, FhirResource
 from gateway.models.lab_result import LabResult
@@ -12,6 +13,7 @@ from gateway.models.oauth import AuthorizationCode, OAuthClient, OAuthGrant, OAu
 from gateway.models.profile import Profile
 from gateway.models.provider import Provider
 from gateway.models.shared_access import SharedAccess
+from gateway.models.subscription import FhirSubscription
 from gateway.models.support import AclEntry, FileBlob, RecordVersion, StoredFile
 from gateway.models.user import Session, User
 from gateway.models.vaccination import Vaccination
@@ -24,8 +26,9 @@ MODELS: dict[str, type[Record]] = {
 }
 
 __all__ = [
+    "ExportFile", "ExportJob",
     "AuthorizationCode", "OAuthClient", "OAuthGrant", "OAuthToken", "SigningKey", "UsedJti",
     "AclEntry", "Allergy", "AuditLog", "Base", "EmergencyContact", "FhirHistory", "FhirIndex", "FhirResource", "FileBlob", "LabResult", "MODELS",
     "MedicalDocument", "Medication", "Profile", "ProfileRecord", "Provider", "Record", "RecordVersion",
-    "Session", "SharedAccess", "StoredFile", "User", "Vaccination",
+    "FhirSubscription", "Session", "SharedAccess", "StoredFile", "User", "Vaccination",
 ]

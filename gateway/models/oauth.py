@@ -58,6 +58,10 @@ class OAuthGrant(Base):
     user_id: Mapped[str | None] = mapped_column(String(10), ForeignKey("user_account.object_id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(Text, nullable=False)
     patient_id: Mapped[str | None] = mapped_column(String(10))
+    #: The FHIR base the grant is for (the authorize request's `aud`): tokens work only there.
+    audience: Mapped[str | None] = mapped_column(String(500))
+    #: The signed-in person as a FHIR resource (id_token and introspection `fhirUser`).
+    fhir_user: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -145,6 +145,13 @@ class FhirReader:
             new: list[FhirResource] = []
             for spec, reverse in active:
                 parts = spec.replace(":iterate", "").replace(":recurse", "").split(":")
+                if parts == ["*"] and not reverse:  # every reference of whatever the frontier holds
+                    for source in sorted({r.resource_type for r in frontier}):
+                        for row in self._include(source, "*", None, frontier):
+                            if (row.resource_type, row.id) not in seen:
+                                seen.add((row.resource_type, row.id))
+                                new.append(row)
+                    continue
                 if len(parts) < 2:
                     raise SearchError(f"Malformed include '{spec}'")
                 source, param = parts[0], parts[1]
@@ -159,11 +166,12 @@ class FhirReader:
         return found
 
     def _include(self, source: str, param: str, target: str | None, frontier: list[FhirResource]):
+        if source not in RESOURCE_TYPES or (param != "*" and param not in params_for(source)) \
+                or (target is not None and target not in RESOURCE_TYPES):
+            raise SearchError(f"Unknown include '{source}:{param}'" + (f":{target}" if target else ""))
         ids = [r.id for r in frontier if r.resource_type == source]
         if not ids:
             return []
-        if source not in RESOURCE_TYPES or (param != "*" and param not in params_for(source)):
-            raise SearchError(f"Unknown include '{source}:{param}'")
         conds = [FhirIndex.resource_type == source, FhirIndex.resource_id.in_(ids), FhirIndex.target_id.is_not(None)]
         if param == "*":
             conds.append(FhirIndex.param.in_([c for c, p in params_for(source).items() if p.type == "reference"]))
@@ -227,7 +235,9 @@ class FhirReader:
         organizations it references; `_since`, `_type` and keyset pages with `_count`."""
         patient = self.read("Patient", pid)
         R = FhirResource
-        conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R)]
+        # The Patient itself leads the first page, so the compartment query leaves it out.
+        conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R),
+                 or_(R.resource_type != "Patient", R.id != pid)]
         types = [t for v in controls.get("_type", []) for t in v.split(",") if t]
         if types:
             conds.append(R.resource_type.in_(types))
@@ -246,7 +256,7 @@ class FhirReader:
         rows = list(self.session.scalars(stmt.order_by(R.resource_type, R.id).limit(count + 1)))
         more = len(rows) > count
         rows = rows[:count]
-        if not cursor and (not types or "Patient" in types) and all(r.resource_type != "Patient" for r in rows):
+        if not cursor and (not types or "Patient" in types):
             rows.insert(0, patient)
         if not cursor:
             refs = self._include("Patient", "general-practitioner", None, [patient]) if not types else []

@@ -17,7 +17,6 @@ import mappings
 from mappings import patient as patient_mapping
 from mappings.context import MappingContext
 from gateway.db import utcnow
-from gateway.fhir.extract import index_rows
 from gateway.models import EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, StoredFile
 from gateway.schema import ClassSpec, class_spec
 from gateway.services import codec
@@ -122,6 +121,10 @@ class FhirStore:
                                      deleted=deleted, method=method, body=None if deleted else body))
         self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
         if not deleted:
+            # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
+            # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
+            from gateway.fhir.extract import index_rows
+
             rows = [{**_EMPTY_INDEX_ROW, **r} for r in index_rows(resource, self.ctx.base)]
             if rows:
                 self.session.execute(insert(FhirIndex), rows)

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 import mappings
 from mappings import patient as patient_mapping
+from gateway import access
 from gateway.access import Principal
-from gateway.errors import Gone, InvalidInput, NotAllowed, NotFound, PreconditionFailed, Unprocessable
+from gateway.errors import Forbidden, Gone, InvalidInput, NotAllowed, NotFound, PreconditionFailed, Unprocessable
 from gateway.fhir import validation
 from gateway.fhir.params import RESOURCE_TYPES
 from gateway.models import FhirResource
@@ -55,6 +56,9 @@ class FhirWriter:
             raise NotFound(f"Resource type {rt} is not served here")
         if rt in READ_ONLY:
             raise NotAllowed(READ_ONLY[rt])
+        if not isinstance(resource, dict) or resource.get("resourceType") != rt:
+            # Not the resource the URL names: it cannot even be parsed as one (400, R4 http.html#update).
+            raise InvalidInput(f"The body must be a {rt} resource")
         issues = validation.problems(resource, rt)
         if issues:
             raise Unprocessable(f"The {rt} is not valid", issues)
@@ -70,6 +74,12 @@ class FhirWriter:
         fhir = native.pop("_fhir", None)
         for key in _SERVER_FIELDS:
             native.pop(key, None)
+        # What the server manages (a document's version number...) is the server's to set: a client that
+        # sends back what it read must not be refused for it.
+        spec = class_spec(cls)
+        for name, f in (spec.fields.items() if spec else ()):
+            if f.server_managed:
+                native.pop(name, None)
         return cls, native, fhir
 
     def _row(self, rt: str, rid: str) -> FhirResource:
@@ -90,6 +100,7 @@ class FhirWriter:
             raise Unprocessable("A blood group is part of the Patient's profile: update "
                                 f"Observation/<patient id>-blood-group instead of creating one")
         cls, native, fhir = self._native(rt, resource)
+        self._smart(rt, "c", [_profile_of(native)])
         written = self.objects.create(cls, native, fhir=fhir, object_id=object_id)
         return self._fresh(rt, written.row.object_id)
 
@@ -113,6 +124,7 @@ class FhirWriter:
         if expected is not None and expected != row.version_id:
             raise PreconditionFailed(f"{rt}/{rid} is at version {row.version_id}, not {expected}")
         cls, native, fhir = self._native(rt, resource)
+        self._smart(rt, "u", [row.profile_id] + ([_profile_of(native)] if "profile" in native else []))
         if rt == "Observation" and row.class_name == "Profile":  # the blood group lives on the profile
             self.objects.update("Profile", row.source_id, {"bloodType": native.get("bloodType")})
             return self._fresh(rt, rid), False
@@ -127,8 +139,35 @@ class FhirWriter:
         self.objects.update(cls, row.source_id, native, fhir=fhir)
         return self._fresh(rt, rid), False
 
+    def conditional_create(self, rt: str, resource: dict[str, Any], criteria: list[tuple[str, str]], *,
+                           object_id: str | None = None) -> tuple[FhirResource, bool]:
+        """Create unless the criteria (If-None-Exist) match: one match is returned as is (200), several
+        are a 412 (R4 http.html#ccreate). Returns (row, created)."""
+        page, _ = self.reader.search(rt, criteria, lenient=False)
+        if len(page.matches) > 1:
+            raise PreconditionFailed(f"If-None-Exist matched {len(page.matches)} resources")
+        if page.matches:
+            return page.matches[0], False
+        return self.create(rt, resource, object_id=object_id), True
+
+    def conditional_update(self, rt: str, resource: dict[str, Any], criteria: list[tuple[str, str]], *,
+                           if_match: str | None = None, object_id: str | None = None) -> tuple[FhirResource, bool]:
+        """PUT [type]?criteria: update the one match, create when there is none, 412 when several
+        (R4 http.html#cond-update). Returns (row, created)."""
+        page, _ = self.reader.search(rt, criteria, lenient=False)
+        if len(page.matches) > 1:
+            raise PreconditionFailed(f"The criteria matched {len(page.matches)} resources")
+        if page.matches:
+            rid = page.matches[0].id
+            if resource.get("id") not in (None, rid):
+                raise InvalidInput("The resource id does not match the resource the criteria found")
+            return self.update(rt, rid, {**resource, "id": rid}, if_match=if_match)[0], False
+        return self.create(rt, {k: v for k, v in resource.items() if k != "id"}, object_id=object_id), True
+
     def patch(self, rt: str, rid: str, operations: Any, *, if_match: str | None = None) -> FhirResource:
         """JSON Patch (RFC 6902) applied to the current resource, then an ordinary update."""
+        if rt in READ_ONLY:
+            raise NotAllowed(READ_ONLY[rt])
         row = self._row(rt, rid)
         if row.deleted:
             raise Gone(f"{rt}/{rid} was deleted")
@@ -146,6 +185,7 @@ class FhirWriter:
         if rt in READ_ONLY:
             raise NotAllowed(READ_ONLY[rt])
         row = self._row(rt, rid)
+        self._smart(rt, "d", [row.profile_id])
         if row.deleted:
             return  # deleting a deleted resource succeeds (R4 http.html#delete)
         if rt == "Observation" and row.class_name == "Profile":
@@ -153,9 +193,23 @@ class FhirWriter:
             return
         self.objects.delete(row.class_name, row.source_id)
 
+    def _smart(self, rt: str, letter: str, profile_ids: list[str | None]) -> None:
+        """A SMART token must name the interaction (403), and patient/ scopes keep writes inside the
+        token's patient compartment (SMART App Launch 2.2; entries of a Bundle are checked one by one)."""
+        if not access.smart_permits(self.p, rt, letter):
+            raise Forbidden(f"The access token's scopes do not allow {letter!r} on {rt}")
+        if not all(access.smart_patient_allows(self.p, pid) for pid in profile_ids):
+            raise Forbidden("The access token is for another patient")
+
     def _fresh(self, rt: str, rid: str) -> FhirResource:
         row = self.current(rt, rid)
         if row is None:
             raise NotFound(f"{rt}/{rid} was not stored")
         self.session.refresh(row)
         return row
+
+
+def _profile_of(native: dict[str, Any]) -> str | None:
+    """The profile (patient) a native record belongs to, from its `profile` pointer."""
+    pointer = native.get("profile")
+    return pointer.get("objectId") if isinstance(pointer, dict) else None

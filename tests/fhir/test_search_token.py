@@ -1,0 +1,72 @@
+"""Token search: system|code, |code, code, system|, :not, :text, on codings, identifiers and codes
+(hl7.org/fhir/R4/search.html#token)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.fhir import synthea
+from tests.fhir.conftest import ids, outcome
+
+LOINC = synthea.LOINC
+
+
+@pytest.fixture
+def labs(alice):
+    """Alice's 4 labs: glucose, HbA1c, cholesterol, creatinine (one each), plus a text-only one."""
+    text_only = {"resourceType": "Observation", "status": "final", "category": [{"coding": [synthea.LAB]}],
+                 "code": {"text": "Vitamin D"}, "subject": {"reference": alice.ref},
+                 "effectiveDateTime": "2024-01-01", "valueString": "normal"}
+    return dict(zip(["glucose", "a1c", "chol", "creat"], alice.record["Observation"]),
+                vitd=alice.fhir.create(text_only)["id"])
+
+
+@pytest.mark.parametrize("value, expect", [
+    (f"{LOINC}|2339-0", ["glucose"]),
+    ("2339-0", ["glucose"]),
+    ("2339-0,4548-4", ["glucose", "a1c"]),
+    (f"{LOINC}|", ["glucose", "a1c", "chol", "creat"]),
+    ("|2339-0", []),  # no coding without a system has that code
+    ("http://snomed.info/sct|2339-0", []),
+])
+def test_code(alice, labs, value, expect):
+    found = alice.fhir.search("Observation", {"code": value})
+    assert sorted(ids(found)) == sorted(labs[k] for k in expect)
+    assert found["total"] == len(expect)
+
+
+def test_not_and_text(alice, labs):
+    found = alice.fhir.search("Observation", {"code:not": "2339-0"})
+    assert sorted(ids(found)) == sorted(v for k, v in labs.items() if k != "glucose")
+    assert sorted(ids(alice.fhir.search("Observation", {"code:text": "vitamin"}))) == [labs["vitd"]]
+    assert sorted(ids(alice.fhir.search("Observation", {"code:text": "GLUCOSE"}))) == [labs["glucose"]]
+
+
+def test_repeated_parameters_are_and(alice, labs):
+    assert ids(alice.fhir.search("Observation", [("code", "2339-0"), ("code", "4548-4")])) == []
+    assert ids(alice.fhir.search("Observation", [("code", "2339-0,4548-4"), ("code:not", "4548-4")])) == [labs["glucose"]]
+
+
+def test_identifier_gender_status_category(alice, bob):
+    assert ids(alice.fhir.search("Patient", {"identifier": f"{synthea.MRN}|MRN-ALICE"})) == [alice.patient_id]
+    assert ids(alice.fhir.search("Patient", {"identifier": "MRN-ALICE"})) == [alice.patient_id]
+    assert ids(bob.fhir.search("Patient", {"identifier": "MRN-ALICE"})) == []  # not his to find
+    gender = alice.fhir.read(alice.ref)["gender"]
+    assert ids(alice.fhir.search("Patient", {"gender": gender})) == [alice.patient_id]
+    assert ids(alice.fhir.search("Patient", {"gender:not": gender})) == []
+    assert len(ids(alice.fhir.search("Observation", {"category": "laboratory"}))) == 4
+    assert len(ids(alice.fhir.search("Observation", {"status": "final"}))) == 4
+    assert len(ids(alice.fhir.search("Immunization", {"vaccine-code": f"{synthea.CVX}|140"}))) == 1
+    assert len(ids(alice.fhir.search("AllergyIntolerance", {"clinical-status": "active"}))) == 1
+    assert len(ids(alice.fhir.search("AllergyIntolerance", {"criticality": "high"}))) == 1
+    assert len(ids(alice.fhir.search("MedicationStatement", {"status": "active", "code": "6809"}))) == 1
+
+
+def test_native_edit_reindexes(alice):
+    rid = alice.record["AllergyIntolerance"][0]
+    alice.parse.put(f"/classes/Allergy/{rid}", {"isActive": False})
+    assert ids(alice.fhir.search("AllergyIntolerance", {"clinical-status": "active"})) == []
+    assert ids(alice.fhir.search("AllergyIntolerance", {"clinical-status": "inactive"})) == [rid]
+
+
+def test_bad_modifier(alice):
+    outcome(alice.fhir.get("Observation", {"code:exact": "2339-0"}), 400)
