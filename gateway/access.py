@@ -371,4 +371,6 @@ def _fhir_owner_rules(p: Principal, F, now: datetime | None) -> ColumnElement[bo
         and_(F.category.is_not(None), or_(owned, *by_category, acl)),
         and_(F.class_name == "SharedAccess", or_(consent, acl)),
         and_(F.class_name == "AuditLog", audit_event),
+        # A provider's Group lists who shares with it: only that provider (and the master key) sees it.
+        and_(F.class_name == "Group", F.source_id.in_(sorted(p.provider_ids)) if p.provider_ids else false()),
     )

@@ -53,25 +53,6 @@ def _resource(rt: str) -> dict[str, Any]:
     return entry
 
 
-def _group() -> dict[str, Any]:
-    """A provider's Group of consenting patients is served for Bulk Data group export."""
-    ops = dict.fromkeys(r.operation for r in ROUTES if r.interaction == "operation" and r.path.startswith("/Group/"))
-    return {"type": "Group", "operation": [{"name": n, "definition": _operation_definition(n)} for n in ops]}
-
-
-def _subscription(base: str) -> dict[str, Any]:
-    """R4 Subscriptions (rest-hook, websocket): the routes declared for them, their search parameters,
-    and the websocket URL (R4 extension capabilitystatement-websocket)."""
-    from gateway.subscriptions.service import SEARCH_PARAMS
-
-    codes = dict.fromkeys(r.interaction for r in ROUTES if r.path.startswith("/Subscription"))
-    ws = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
-    return {"type": "Subscription", "interaction": [{"code": c} for c in codes], "versioning": "versioned",
-            "searchParam": [{"name": n, "type": t, "definition": u} for n, (t, u) in SEARCH_PARAMS.items()],
-            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
-                           "valueUri": ws}]}
-
-
 def _operation_definition(name: str) -> str:
     return {"everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
             "validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",

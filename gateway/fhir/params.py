@@ -17,7 +17,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "conformance" / "search-parameter
 #: Resource types the FHIR face serves.
 RESOURCE_TYPES = (
     "Patient", "AllergyIntolerance", "Immunization", "MedicationStatement", "Observation", "DocumentReference",
-    "Consent", "AuditEvent", "RelatedPerson", "Practitioner", "Organization",
+    "Consent", "AuditEvent", "RelatedPerson", "Practitioner", "Organization", "Group",
 )
 #: Types of parameters we index and search; composite and special ones are left out of what we claim.
 SUPPORTED_TYPES = ("token", "string", "date", "reference", "quantity", "number", "uri")

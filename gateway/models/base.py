@@ -63,6 +63,9 @@ class Record(Base):
     acl: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     #: FHIR elements that have no column, kept losslessly (the mappings' `_fhir` key).
     fhir: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    #: Who made the current version: a user id, "client:<id>" or "master". A record a provider wrote
+    #: through a write grant shows that provider in FHIR (meta.source).
+    written_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ProfileRecord(Record):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import access, audit
 from gateway.access import Principal, SmartContext
 from gateway.db import read_only_session, utcnow
-from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.errors import Forbidden, Gone, InvalidInput, NotFound
 from gateway.fhir.bundles import subset
 from gateway.fhir.extract import date_range
 from gateway.fhir.params import RESOURCE_TYPES
@@ -154,7 +154,29 @@ def file_for(session: Session, p: Principal, job_id: str, file_id: str) -> Expor
     f = session.get(ExportFile, file_id)
     if f is None or f.job_id != job.id:
         raise NotFound("No such file")
+    if _grant_ended_since(session, principal_from(job.principal), job.transaction_time):
+        raise Gone("A sharing grant this export relied on has ended since it ran; start a new export")
     return f
+
+
+def _grant_ended_since(session: Session, p: Principal, since: datetime | None) -> bool:
+    """Did any grant to this principal end (revoked, expired, deleted) after the export's snapshot?
+    Expiry and revocation take effect at once: files not yet fetched stop being served."""
+    if p.master or since is None:
+        return False
+    who = []
+    if p.user_id:
+        who.append(SharedAccess.grantee_id == p.user_id)
+    if p.provider_ids:
+        who.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
+    if not who:
+        return False
+    from sqlalchemy import or_
+
+    now = utcnow()
+    ended = or_(SharedAccess.revoked_at > since, SharedAccess.deleted_at > since,
+                and_(SharedAccess.expires_at > since, SharedAccess.expires_at <= now))
+    return session.scalar(select(SharedAccess.object_id).where(or_(*who), ended).limit(1)) is not None
 
 
 def manifest(session: Session, job: ExportJob, base: str) -> dict[str, Any]:

@@ -26,5 +26,5 @@ def refresh_expired_consents(session: Session) -> int:
     ).all()
     store = FhirStore(session)
     for grant in stale:
-        store.sync("SharedAccess", grant)
+        store.sync("SharedAccess", grant)  # also re-makes the provider's Group without that patient
     return len(stale)

@@ -59,7 +59,7 @@ class FhirReader:
     # ---- read / vread ----
 
     def read(self, rt: str, rid: str) -> FhirResource:
-        if rt == "Consent":
+        if rt in ("Consent", "Group"):
             refresh_expired_consents(self.session)
         row = self.session.scalar(select(FhirResource).where(
             FhirResource.resource_type == rt, FhirResource.id == rid, self.readable()))
@@ -89,7 +89,7 @@ class FhirReader:
                extra: Any = None) -> tuple[Page, ParsedSearch]:
         if rt not in RESOURCE_TYPES:
             raise NotFound(f"Resource type {rt} is not served here")
-        if rt == "Consent":
+        if rt in ("Consent", "Group"):
             refresh_expired_consents(self.session)
         parsed = parse(rt, items, lenient=lenient)
         controls = parsed.controls

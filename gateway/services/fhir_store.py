@@ -17,7 +17,9 @@ import mappings
 from mappings import patient as patient_mapping
 from mappings.context import MappingContext
 from gateway.db import utcnow
-from gateway.models import EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, StoredFile
+from gateway.models import (
+    EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, SharedAccess, StoredFile,
+)
 from gateway.schema import ClassSpec, class_spec
 from gateway.services import codec
 
@@ -82,11 +84,55 @@ class FhirStore:
             stale = self.session.get(FhirResource, (other, row.object_id))
             if stale is not None and not stale.deleted:
                 self._put({"resourceType": other, "id": row.object_id}, spec.name, row.object_id, None, None, True)
+        source = self._source(row, profile_id)
+        if source and not deleted:
+            resource = {**resource, "meta": {**(resource.get("meta") or {}), "source": source}}
         self._put(resource, spec.name, row.object_id, profile_id, category, deleted)
+        if spec.name == "SharedAccess" and row.provider_id:
+            self.sync_group(row.provider_id)
         if spec.name == "EmergencyContact":
             profile = self.session.get(Profile, row.profile_id)
             if profile is not None and profile.deleted_at is None:
                 self.sync("Profile", profile)
+
+    def _source(self, row, profile_id: str | None) -> str | None:
+        """meta.source for a record someone other than its patient's owner wrote: the provider (a record
+        a doctor added through a write grant shows who wrote it), or the back-end client."""
+        writer = getattr(row, "written_by", None)
+        if not writer or writer == "master" or profile_id is None:
+            return None
+        if writer.startswith("client:"):
+            return f"{self.ctx.base}/identifier/client/{writer[7:]}"
+        owner = self.session.scalar(select(Profile.user_id).where(Profile.object_id == profile_id))
+        if writer == owner:
+            return None
+        provider = self.session.scalar(select(Provider).where(Provider.user_id == writer, Provider.deleted_at.is_(None)))
+        if provider is not None:
+            kind = "Organization" if provider.kind == "organization" else "Practitioner"
+            return f"{self.ctx.base}/{kind}/{provider.object_id}"
+        return f"{self.ctx.base}/identifier/_User/{writer}"
+
+    def sync_group(self, provider_id: str) -> None:
+        """The provider's Group: the patients whose grants to it are active now (Bulk Data group export)."""
+        from gateway import access
+
+        provider = self.session.get(Provider, provider_id)
+        if provider is None:
+            return
+        grantee = access.Principal(provider_ids=frozenset({provider_id}))
+        members = sorted(set(self.session.scalars(select(SharedAccess.profile_id).where(access.active_grants(grantee)))))
+        kind = "Organization" if provider.kind == "organization" else "Practitioner"
+        group = {
+            "resourceType": "Group", "id": provider_id, "active": provider.deleted_at is None, "type": "person",
+            "actual": True, "name": f"Patients sharing their records with {provider.name}",
+            "managingEntity": {"reference": f"{kind}/{provider_id}"}, "quantity": len(members),
+        }
+        if members:
+            group["member"] = [{"entity": {"reference": f"Patient/{m}"}} for m in members]
+        current = self.session.get(FhirResource, ("Group", provider_id))
+        if current is not None and not current.deleted and orjson.loads(current.body).get("member") == group.get("member"):
+            return
+        self._put(group, "Group", provider_id, None, None, False)
 
     def _contacts(self, profile_id: str) -> list[dict[str, Any]]:
         spec = class_spec("EmergencyContact")

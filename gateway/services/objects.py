@@ -86,6 +86,7 @@ class ObjectService:
         row = spec.model(object_id=object_id or new_object_id(), created_at=now, updated_at=now, version=1,
                          fhir=fhir, **values)
         row.acl = acl if acl is not None else access.default_acl(self.session, spec.model, self.p, values)
+        row.written_by = writer_of(self.p)
         self.session.add(row)
         self.session.flush()
         if spec.model is MedicalDocument:
@@ -122,6 +123,7 @@ class ObjectService:
                 raise ValidationFailed(f"{name} is required")
         row.updated_at = self.now()
         row.version += 1
+        row.written_by = writer_of(self.p)
         self.session.flush()
         if spec.model is MedicalDocument:
             attach_to_document(self.session, row.file_name, row.object_id)
@@ -276,6 +278,12 @@ def _check_user_deletable(session: Session, user_id: str) -> None:
     )
     if any(session.scalar(q.limit(1)) for q in referenced):
         raise Forbidden("This account is referenced by health records or grants and cannot be deleted.")
+
+
+def writer_of(p: Principal) -> str:
+    if p.user_id:
+        return p.user_id
+    return f"client:{p.client_id}" if p.client_id else "master"
 
 
 def _profile_of(row) -> str | None:
