@@ -97,19 +97,24 @@ def owned_profiles(p: Principal):
     return select(Profile.object_id).where(Profile.user_id == p.user_id, Profile.deleted_at.is_(None))
 
 
-def active_grants(p: Principal, *, category: str | None = None, write: bool = False,
-                  now: datetime | None = None) -> ColumnElement[bool]:
-    """The SharedAccess rows that give this principal something right now."""
-    now = now or utcnow()
+def grants_to(p: Principal) -> ColumnElement[bool]:
+    """SharedAccess rows naming this principal: as grantee user, or as (acting for) the provider."""
     who = []
     if p.user_id:
         who.append(SharedAccess.grantee_id == p.user_id)
     if p.provider_ids:
         who.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
-    if not who:
+    return or_(*who) if who else false()
+
+
+def active_grants(p: Principal, *, category: str | None = None, write: bool = False,
+                  now: datetime | None = None) -> ColumnElement[bool]:
+    """The SharedAccess rows that give this principal something right now."""
+    now = now or utcnow()
+    if not (p.user_id or p.provider_ids):
         return false()
     conds = [
-        or_(*who),
+        grants_to(p),
         SharedAccess.deleted_at.is_(None),
         SharedAccess.revoked_at.is_(None),
         or_(SharedAccess.expires_at.is_(None), SharedAccess.expires_at > now),

@@ -162,21 +162,14 @@ def file_for(session: Session, p: Principal, job_id: str, file_id: str) -> Expor
 def _grant_ended_since(session: Session, p: Principal, since: datetime | None) -> bool:
     """Did any grant to this principal end (revoked, expired, deleted) after the export's snapshot?
     Expiry and revocation take effect at once: files not yet fetched stop being served."""
-    if p.master or since is None:
-        return False
-    who = []
-    if p.user_id:
-        who.append(SharedAccess.grantee_id == p.user_id)
-    if p.provider_ids:
-        who.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
-    if not who:
+    if p.master or since is None or not (p.user_id or p.provider_ids):
         return False
     from sqlalchemy import or_
 
     now = utcnow()
     ended = or_(SharedAccess.revoked_at > since, SharedAccess.deleted_at > since,
                 and_(SharedAccess.expires_at > since, SharedAccess.expires_at <= now))
-    return session.scalar(select(SharedAccess.object_id).where(or_(*who), ended).limit(1)) is not None
+    return session.scalar(select(SharedAccess.object_id).where(access.grants_to(p), ended).limit(1)) is not None
 
 
 def manifest(session: Session, job: ExportJob, base: str) -> dict[str, Any]:
