@@ -25,6 +25,7 @@ run: $(VENV)/.installed
 	$(BIN)/phr-gateway serve --host $(HOST) --port $(PORT)
 
 test: install
+	scripts/ensure-system-packages
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import current_app, g, request
 

@@ -22,9 +22,8 @@ def _params() -> dict[str, list[str]]:
             raise InvalidInput("A POST kick-off body must be a Parameters resource")
         for param in body.get("parameter", []):
             value = next((param[k] for k in param if k.startswith("value")), None)
-            if "resource" in param or value is None:
-                ref = param.get("valueReference", {}).get("reference")
-                value = ref
+            if isinstance(value, dict):  # valueReference (the `patient` parameter): its reference
+                value = value.get("reference")
             if value is not None:
                 out.setdefault(param["name"], []).append(str(value))
     return out
@@ -34,7 +33,9 @@ def _kick_off(level: str, group_id: str | None = None) -> Response:
     p = require(current_principal())
     if prefer().get("respond-async") is None and "respond-async" not in request.headers.get("Prefer", ""):
         raise InvalidInput("$export needs the header Prefer: respond-async")
-    job = bulk.kick_off(db.session, p, level, _params(), request.url, group_id=group_id,
+    # The manifest's `request` is the kick-off URL as the client sees it (the public base, not our host).
+    asked = base_url() + request.full_path.removeprefix("/fhir").rstrip("?")
+    job = bulk.kick_off(db.session, p, level, _params(), asked, group_id=group_id,
                         lenient=prefer().get("handling") == "lenient")
     db.session.commit()
     return Response(status=202, headers={"Content-Location": f"{base_url()}/bulk/{job.id}"})
@@ -64,8 +65,11 @@ def status(job_id: str) -> Response:
         return respond(outcome("error", "throttled", "Polled too soon; honour Retry-After"), 429, {"Retry-After": "1"})
     if job.status in ("queued", "running"):
         return Response(status=202, headers={"X-Progress": job.progress or job.status, "Retry-After": "1"})
-    return respond(bulk.manifest(db.session, job, base_url()), 200, {"Expires": job.expires_at.strftime(
+    # Bulk Data 2.0 "Response - Complete Status": 200 with Content-Type application/json.
+    resp = respond(bulk.manifest(db.session, job, base_url()), 200, {"Expires": job.expires_at.strftime(
         "%a, %d %b %Y %H:%M:%S GMT") if job.expires_at else ""})
+    resp.content_type = "application/json"
+    return resp
 
 
 def cancel(job_id: str) -> Response:

@@ -53,6 +53,19 @@ def _resource(rt: str) -> dict[str, Any]:
     return entry
 
 
+def _subscription(base: str) -> dict[str, Any]:
+    """R4 Subscriptions (rest-hook, websocket): the routes declared for them, their search parameters,
+    and the websocket URL (R4 extension capabilitystatement-websocket)."""
+    from gateway.subscriptions.service import SEARCH_PARAMS
+
+    codes = dict.fromkeys(r.interaction for r in ROUTES if r.path.startswith("/Subscription"))
+    ws = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+    return {"type": "Subscription", "interaction": [{"code": c} for c in codes], "versioning": "versioned",
+            "searchParam": [{"name": n, "type": t, "definition": u} for n, (t, u) in SEARCH_PARAMS.items()],
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+                           "valueUri": ws}]}
+
+
 def _operation_definition(name: str) -> str:
     return {"everything": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
             "validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
@@ -66,7 +79,7 @@ def capability_statement(base: str, security: dict[str, Any] | None = None, date
     rest: dict[str, Any] = {"mode": "server"}
     if security:
         rest["security"] = security
-    rest["resource"] = [_resource(rt) for rt in sorted(RESOURCE_TYPES) + ["Binary"]] + [_group(), _subscription(base)]
+    rest["resource"] = [_resource(rt) for rt in sorted(RESOURCE_TYPES) + ["Binary"]] + [_subscription(base)]
     system = dict.fromkeys(r.interaction for r in ROUTES
                            if r.level == "system" and r.interaction not in ("operation", "bulk-status"))
     rest["interaction"] = [{"code": code} for code in system]

@@ -68,7 +68,8 @@ def fhir_subscription_socket(ws: Server) -> None:
 
 def _fhir_credentials():
     """Who opened the socket, as the FHIR face authenticates (session token, master key, bearer token),
-    and how to ask again at each event: a session token is looked up each time, so a logout stops pings."""
+    and how to ask again at each event: a session token or an access token is looked up each time, so a
+    logout, or a revoked or expired token, stops the pings."""
     from flask import request
 
     from gateway.extensions import db
@@ -86,4 +87,11 @@ def _fhir_credentials():
             except DomainError:
                 return None
         return now
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and bearer.strip():
+        from gateway.smart.tokens import live_access_token
+
+        def still(session):  # a revoked or expired token stops the pings
+            return first if live_access_token(session, bearer.strip()) is not None else None
+        return still
     return lambda session: first

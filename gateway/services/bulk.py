@@ -76,14 +76,19 @@ def kick_off(session: Session, p: Principal, level: str, params: dict[str, list[
     unknown = sorted(set(params) - SUPPORTED)
     if unknown and not lenient:
         raise InvalidInput(f"Unsupported $export parameter(s): {', '.join(unknown)}")
-    fmt = (params.get("_outputFormat") or ["application/fhir+ndjson"])[-1]
+    # An unencoded "+" in a query string arrives as a space (application/fhir ndjson): same format.
+    fmt = (params.get("_outputFormat") or ["application/fhir+ndjson"])[-1].replace(" ", "+")
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"_outputFormat {fmt!r} is not supported; use application/fhir+ndjson")
     types = [t for v in params.get("_type", []) for t in v.split(",") if t.strip()]
     bad = [t for t in types if t not in RESOURCE_TYPES and t != "Binary"]
     if bad and not lenient:
         raise InvalidInput(f"Unknown resource type(s) in _type: {', '.join(bad)}")
-    types = [t for t in types if t in RESOURCE_TYPES] or [t for t in RESOURCE_TYPES if level == "system" or t not in SYSTEM_ONLY]
+    if "Binary" in types and "DocumentReference" not in types:
+        types.append("DocumentReference")  # documents travel as DocumentReference (SMART.md, Bulk Data)
+    # Asked-for types that are all unknown (lenient) export nothing, never everything.
+    types = [t for t in dict.fromkeys(types) if t in RESOURCE_TYPES] if types else \
+        [t for t in RESOURCE_TYPES if level == "system" or t not in SYSTEM_ONLY]
     since = (params.get("_since") or [None])[-1]
     if since and date_range(since) is None:
         raise InvalidInput(f"_since {since!r} is not a FHIR instant")
@@ -260,7 +265,7 @@ def run_job(factory: sessionmaker[Session], job_id: str, worker_id: str, base: s
         if job is None or job.status != "running" or job.claimed_by != worker_id:
             return
         if job.attempts > MAX_ATTEMPTS:
-            _finish_with_error(w, job, "The export failed repeatedly and was stopped")
+            _finish_with_error(w, job, "The export failed repeatedly and was stopped", factory)
             return
         if job.transaction_time is None:
             job.transaction_time = utcnow()
@@ -308,7 +313,7 @@ def _export_type(factory, reader: Session, job: ExportJob, p: Principal, rt: str
     if state["after"]:
         conds.append(R.id > state["after"])
     stmt = select(R.id, R.body).where(and_(*conds)).order_by(R.id).execution_options(yield_per=2000)
-    elements = job.params.get("elements") or None
+    elements = _elements_for(rt, job.params.get("elements") or [])
     buffer, lines, last = bytearray(), 0, state["after"]
     count_total = state.get("count", 0)
     for rid, body in reader.execute(stmt):
@@ -326,20 +331,30 @@ def _export_type(factory, reader: Session, job: ExportJob, p: Principal, rt: str
         if lines >= FILE_LINES or len(buffer) >= FILE_BYTES:
             count_total += lines
             state = _write_file(factory, job.id, kind, rt, buffer, lines, cursor, key,
-                                {"after": last, "seq": state["seq"] + 1, "done": False, "count": count_total})
+                                {"after": last, "seq": state["seq"] + 1, "done": False, "count": count_total},
+                                owner=job.claimed_by)
             buffer, lines = bytearray(), 0
             yield state
     count_total += lines
     yield _write_file(factory, job.id, kind, rt, buffer, lines, cursor, key,
-                      {"after": last, "seq": state["seq"] + (1 if lines else 0), "done": True, "count": count_total})
+                      {"after": last, "seq": state["seq"] + (1 if lines else 0), "done": True, "count": count_total},
+                      owner=job.claimed_by)
+
+
+def _elements_for(rt: str, elements: list[str]) -> list[str] | None:
+    """The `_elements` that apply to one type: "[element]" applies to every type, "[type].[element]" to
+    that type only; a type named by neither is exported whole (Bulk Data 2.0, kick-off parameters)."""
+    out = [e for e in elements if "." not in e] + [e.split(".", 1)[1] for e in elements if e.startswith(rt + ".")]
+    return out or None
 
 
 def _write_file(factory, job_id: str, kind: str, rt: str, buffer: bytearray, lines: int, cursor: dict[str, Any],
-                key: str, new_state: dict[str, Any]) -> dict[str, Any] | None:
-    """Commit one file (if any lines) and the job's resume point in one transaction; None if cancelled."""
+                key: str, new_state: dict[str, Any], owner: str | None = None) -> dict[str, Any] | None:
+    """Commit one file (if any lines) and the job's resume point in one transaction; None if cancelled, or
+    if another worker has taken the job over (this one looked dead): writing on would duplicate lines."""
     with factory() as w:
         job = w.get(ExportJob, job_id)
-        if job is None or job.status != "running":
+        if job is None or job.status != "running" or (owner is not None and job.claimed_by != owner):
             return None
         if lines:
             w.add(ExportFile(id=secrets.token_hex(16), job_id=job_id, kind=kind, resource_type=rt,
@@ -362,12 +377,12 @@ def _add_error(factory, job_id: str, rt: str, text: str) -> None:
         w.commit()
 
 
-def _finish_with_error(w: Session, job: ExportJob, text: str) -> None:
+def _finish_with_error(w: Session, job: ExportJob, text: str, factory: sessionmaker[Session]) -> None:
     job.status = "completed"
     job.finished_at = utcnow()
     job.expires_at = job.finished_at + EXPORT_TTL
+    job.progress = "stopped"
     w.commit()
-    factory = sessionmaker(bind=w.get_bind())
     _add_error(factory, job.id, "OperationOutcome", text)
 
 
@@ -377,5 +392,7 @@ def cleanup_expired(session: Session, now: datetime | None = None) -> int:
         ((ExportJob.expires_at.is_not(None)) & (ExportJob.expires_at <= now)) | (ExportJob.status == "cancelled"))).all()
     if expired:
         session.execute(delete(ExportFile).where(ExportFile.job_id.in_(expired)))
-        session.execute(delete(ExportJob).where(ExportJob.id.in_(expired), ExportJob.status != "cancelled"))
+        # A cancelled job's row stays a while (a worker still running it sees "cancelled" and stops), then goes.
+        session.execute(delete(ExportJob).where(ExportJob.id.in_(expired), (ExportJob.status != "cancelled")
+                                                | (ExportJob.created_at <= now - EXPORT_TTL)))
     return len(expired)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import scopes as smart_scopes
@@ -59,7 +59,7 @@ def _check_jwks(jwks: Any) -> dict[str, Any]:
             raise InvalidInput(f"key {key['kid']} holds private parts: register the public key only")
     try:
         KeySet.import_key_set(jwks)
-    except Exception as e:  # joserfc raises several types for malformed keys
+    except (JoseError, ValueError, TypeError, KeyError) as e:
         raise InvalidInput(f"the JWKS cannot be read: {e}") from None
     return jwks
 

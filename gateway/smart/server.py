@@ -15,7 +15,7 @@ authlib's defaults that SMART does not allow, and what is done about each here:
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from authlib.common.security import generate_token
@@ -23,7 +23,11 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (
-    InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, OAuth2Error,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -33,13 +37,15 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app, request as flask_request
+from flask import current_app
+from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from sqlalchemy.orm import Session
 
-from gateway import audit, scopes as smart_scopes
+from gateway import audit
+from gateway import scopes as smart_scopes
 from gateway.access import Principal
 from gateway.extensions import db
 from gateway.models.oauth import AuthorizationCode, OAuthGrant, OAuthToken
@@ -147,7 +153,7 @@ class TokenRecord:
         return int((self.token.expires_at - self.token.issued_at).total_seconds())
 
     def is_expired(self) -> bool:
-        return self.token.expires_at is not None and self.token.expires_at <= datetime.now(timezone.utc)
+        return self.token.expires_at is not None and self.token.expires_at <= datetime.now(UTC)
 
     def is_revoked(self) -> bool:
         return self.token.revoked_at is not None or self.grant.revoked_at is not None
@@ -188,8 +194,8 @@ class RefreshOnlyWithOfflineAccess:
 class StrictPKCE(CodeChallenge):
     """PKCE with S256 for every client (SMART App Launch 2.2: 'required for all apps')."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
-    CODE_CHALLENGE_METHODS = {"S256": compare_s256_code_challenge}
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 (authlib's class attributes)
+    CODE_CHALLENGE_METHODS = {"S256": compare_s256_code_challenge}  # noqa: RUF012
 
     def __init__(self):
         super().__init__(required=True)
@@ -248,7 +254,7 @@ class AuthorizationCodeGrant(RefreshOnlyWithOfflineAccess, grants.AuthorizationC
             raise InvalidGrantError("the code was already used")
         row.used = True  # a code works once, even when this attempt fails later (PKCE)
         session().flush()
-        if row.expires_at <= datetime.now(timezone.utc):
+        if row.expires_at <= datetime.now(UTC):
             raise InvalidGrantError("the code expired")
         return CodeRecord(row)
 
@@ -340,7 +346,7 @@ class RefreshTokenGrant(RefreshOnlyWithOfflineAccess, grants.RefreshTokenGrant):
             # A rotated refresh token came back: a copy is in someone else's hands (RFC 9700 4.14.2).
             tokens.revoke_grant(session(), grant.grant_id)
             return None
-        if token.expires_at is not None and token.expires_at <= datetime.now(timezone.utc):
+        if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
             return None
         return TokenRecord(token, grant)
 
@@ -369,7 +375,7 @@ class RefreshTokenGrant(RefreshOnlyWithOfflineAccess, grants.RefreshTokenGrant):
 # ---- Backend Services ----
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["private_key_jwt"]  # noqa: RUF012 (authlib's class attribute)
 
     def validate_token_request(self):
         super().validate_token_request()
@@ -449,7 +455,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def validate_jti(self, claims, jti) -> bool:
         if not isinstance(jti, str) or not jti or len(jti) > 255:
             return False
-        expires = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
         return tokens.remember_jti(session(), claims["sub"], jti, expires)
 
 
@@ -465,7 +471,7 @@ class Introspection(IntrospectionEndpoint):
     """RFC 7662. The caller authenticates as a client (and sees its own tokens) or with a live bearer
     token (a resource server's)."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]  # noqa: RUF012
 
     def create_endpoint_response(self, request):
         bearer = _bearer(request.headers)

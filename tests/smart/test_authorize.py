@@ -4,7 +4,7 @@ untick scopes, approve or deny; CSRF-protected forms that work without JavaScrip
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 

@@ -47,7 +47,7 @@ def document(owner, profile_id: str) -> str:
 
 @pytest.fixture
 def carol_token(smart, app_public, family):
-    carol, own, son = family
+    _, own, son = family
     t = smart.login(app_public, READ_ALL, "carol", patient=own[0])
     return smart.fhir(t["access_token"]), own, son
 
@@ -131,7 +131,7 @@ def test_patient_token_everything(carol_token):
 
 
 def test_patient_token_history(carol_token):
-    fhir, own, son = carol_token
+    fhir, _, son = carol_token
     outcome(fhir.get(f"Observation/{son[1]['Observation'][0]}/_history"), 404)
     outcome(fhir.get(f"Patient/{son[0]}/_history"), 404)
     for path in ("Observation/_history", "_history", "Patient/_history"):
@@ -157,7 +157,7 @@ def test_patient_token_binary(smart, app_public, family):
 
 
 def test_patient_token_writes_stay_in_the_compartment(smart, app_public, family):
-    carol, own, son = family
+    _, own, son = family
     t = smart.login(app_public, "launch/patient patient/Observation.cruds patient/Patient.rs", "carol",
                     patient=own[0])
     fhir = smart.fhir(t["access_token"])

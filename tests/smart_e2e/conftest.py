@@ -60,7 +60,7 @@ def people(live_server):  # noqa: F811
 
 
 def _form(html: str, action_contains: str) -> tuple[str, dict[str, str | list[str]]]:
-    forms = re.findall(r'<form method="post" action="([^"]+)">(.*?)</form>', html, re.S)
+    forms = re.findall(r'<form method="post" action="([^"]+)">(.*?)</form>', html, re.DOTALL)
     for action, body in forms:
         if action_contains in action:
             fields: dict = {}
