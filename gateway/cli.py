@@ -130,6 +130,51 @@ def import_(owner: str | None, files: tuple[str, ...]) -> None:
     _emit(total.as_json())
 
 
+@main.command("export")
+@click.option("--username", required=True, help="Whose record: the owner of the profiles.")
+@click.option("--profile", "profile_id", help="Only this profile (default: every profile the user owns).")
+@click.option("--output", type=click.Path(path_type=str),
+              help="A folder, or a FILE.zip (default: the folder record-<username>).")
+def export_(username: str, profile_id: str | None, output: str | None) -> None:
+    """A user's whole record as FHIR NDJSON per resource type plus the documents' files and a README.
+    Prints {"files", "resources", "documents", "types", "path"} on the last line."""
+    from pathlib import Path
+
+    from gateway.errors import DomainError
+    from gateway.extensions import open_session
+    from gateway.models import User
+    from gateway.services import record_export as rx
+    from gateway.services.users import UserService
+
+    path = Path(output or f"record-{username}")
+    app = _app()
+    with open_session(app.extensions["phr_db"][1], app.config) as session:
+        from sqlalchemy import select
+
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            _fail(f"no user named {username!r}")
+        try:
+            ids = [p.object_id for p in rx.profiles_for(session, user.object_id, profile_id)]
+        except DomainError as e:
+            _fail(e.message)
+        if not ids:
+            _fail(f"{username} owns no profile")
+        p = UserService(session).principal(user)
+        total = rx.count_items(session, p, ids)
+        with click.progressbar(length=total, label=f"Exporting {username}'s record", file=sys.stderr) as bar:
+            if path.suffix.lower() == ".zip":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("wb") as out:
+                    summary = rx.write_record_zip(session, p, ids, out, progress=bar.update, who=username)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                summary = rx.write_record(session, p, ids, rx.FolderSink(path), progress=bar.update, who=username)
+        session.commit()  # the audit rows
+    _emit({"files": summary.files, "resources": summary.resources, "documents": summary.documents,
+           "types": summary.types, "path": str(path.resolve())})
+
+
 @main.command()
 def worker() -> None:
     """Run Bulk Data export jobs (several workers may share one PostgreSQL)."""
@@ -146,7 +191,8 @@ def worker() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--workers", default=None, type=int,
+              help="Web processes [default: 1 on SQLite, where live events stay within a process; else 2].")
 @click.option("--threads", default=32, show_default=True, type=int,
               help="Threads per worker; each open WebSocket (LiveQuery, FHIR subscription) holds one.")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Apply migrations first.")
@@ -154,12 +200,14 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
     """Run the production WSGI server (gunicorn)."""
     from gunicorn.app.base import BaseApplication
 
+    app = _app()
+    if workers is None:
+        workers = 1 if app.config["DATABASE_URL"].startswith("sqlite") else 2
     if migrate:
         from gateway.migrate import upgrade
 
-        app = _app()
         upgrade(app.extensions["phr_db"][0])
-        app.extensions["phr_db"][0].dispose()
+    app.extensions["phr_db"][0].dispose()
 
     class Server(BaseApplication):
         def load_config(self) -> None:

@@ -8,6 +8,8 @@ from typing import Any, Iterator
 # A cheap password hash for the suite's thousands of signups (production keeps scrypt); set before the
 # services are imported. Servers the e2e tests start inherit it.
 os.environ.setdefault("PHR_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+# The suite's rest-hook receivers listen on 127.0.0.1; production refuses non-public endpoints (SSRF).
+os.environ.setdefault("PHR_SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS", "1")
 
 import orjson
 import pytest

@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 import requests
 
+from gateway.subscriptions.endpoints import endpoint_problem
+
 from gateway.db import utcnow
 from gateway.events import ChangeEvent
 from gateway.models import FhirSubscription
@@ -162,12 +164,16 @@ class RestHookSender:
             if sub is None or sub.deleted or sub.status == "off" or (sub.end is not None and sub.end <= utcnow()):
                 return
             target, headers, body = sub.endpoint, _headers(sub), self._body(sub, d)
-        error = None
+        error = endpoint_problem(target)
         try:
+            if error is not None:
+                raise _Refused(error)
             r = self.post(target, data=body, headers=headers, timeout=self.config["SUBSCRIPTION_TIMEOUT_SECONDS"],
                           allow_redirects=False)
             if not 200 <= r.status_code < 300:
                 error = f"HTTP {r.status_code}"
+        except _Refused:
+            pass
         except requests.RequestException as e:
             error = type(e).__name__
         attempts = self.config["SUBSCRIPTION_ATTEMPTS"]
@@ -186,7 +192,7 @@ class RestHookSender:
                         self._cond.notify()
             s.commit()
 
-    def _body(self, sub: FhirSubscription, d: Delivery) -> bytes | None:
+    def _body(self, sub: FhirSubscription, d: Delivery) -> bytes | None:  # noqa: D102
         if not sub.payload:
             return None  # R4: no payload, the POST is the notification
         method, status = ("POST", "201 Created") if d.kind == "create" else ("PUT", "200 OK")
@@ -204,3 +210,7 @@ def _headers(sub: FhirSubscription) -> dict[str, str]:
         name, _, value = h.partition(":")
         out[name.strip()] = value.strip()
     return out
+
+
+class _Refused(Exception):
+    """The endpoint is no longer acceptable (it now resolves to a non-public address)."""

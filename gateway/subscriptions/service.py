@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.subscriptions.endpoints import endpoint_problem
+
 import orjson
 from sqlalchemy import and_, select, true
 from sqlalchemy.orm import Session
@@ -209,6 +211,10 @@ class SubscriptionService:
             parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
                 problems.append("Subscription.channel.endpoint must be an http(s) URL for a rest-hook")
+            else:
+                why = endpoint_problem(endpoint)
+                if why:
+                    problems.append(f"Subscription.channel.endpoint is refused: {why}")
         payload = channel.get("payload")
         if payload is not None and payload not in PAYLOAD_TYPES:
             problems.append(f"Subscription.channel.payload {payload!r} is not served (use application/fhir+json)")
