@@ -8,12 +8,12 @@ interaction the token's scopes do not name at all is forbidden, not merely empty
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from collections.abc import Callable
 from functools import wraps
 
 from flask import current_app, g, request
 
+from gateway.keys import is_master_key
 from gateway.access import ANONYMOUS, MASTER, Principal, SmartContext, principal_for_user, smart_permits
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.extensions import db
@@ -33,7 +33,7 @@ def current_principal() -> Principal:
 def _principal() -> Principal:
     master = request.headers.get("X-Parse-Master-Key")
     if master:
-        if hmac.compare_digest(master.encode(), str(current_app.config["MASTER_KEY"]).encode()):
+        if is_master_key(master, current_app.config):
             return MASTER
         raise Unauthenticated("The master key is not valid.")
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")

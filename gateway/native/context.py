@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from gateway.access import ANONYMOUS, MASTER, Principal
+from gateway.keys import is_master_key
 from gateway.errors import DomainError, InvalidInput
 from gateway.services.files import FileService
 from gateway.services.objects import ObjectService
@@ -119,7 +120,7 @@ def authenticate(req: NativeRequest, *, check_keys: bool = True) -> None:
         raise Unauthorized("unauthorized")
     given_master = meta.get("master_key")
     if given_master:
-        if not hmac.compare_digest(given_master.encode(), str(cfg["MASTER_KEY"]).encode()):
+        if not is_master_key(given_master, cfg):
             raise Unauthorized("unauthorized")
         req.principal = MASTER
         return

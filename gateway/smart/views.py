@@ -2,13 +2,13 @@
 signs in and decides on. Views stay thin: authlib (gateway/smart/server.py) and the services decide."""
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 import orjson
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
+from gateway.keys import is_master_key
 from gateway.errors import DomainError
 from gateway.extensions import db
 from gateway.smart import clients, discovery, keys, pages, people, tokens, urls
@@ -181,7 +181,7 @@ def sign_in() -> Response:
     """Check the username and password, then go back to where the person was."""
     target = request.form.get("next", "")
     kind, _, rid = target.partition(":")
-    if kind not in ("authorize", "manage"):
+    if kind not in ("authorize", "manage", "account"):
         abort(400)
     if not pages.csrf_ok(request.form.get("csrf")):
         return error_page("Please try again", "The form was too old. Reload the page and sign in again.")
@@ -195,6 +195,8 @@ def sign_in() -> Response:
                     username=request.form.get("username", ""))
     db.session.commit()
     pages.sign_in(user.object_id)
+    if kind == "account":  # the patient's sharing pages (gateway/account) use this same sign-in
+        return redirect(url_for("account.home"), 303)
     return redirect(url_for("smart.authorize_page", rid=rid) if kind == "authorize" else url_for("smart.manage"),
                     303)
 
@@ -276,7 +278,7 @@ def manage_revoke(grant_id: str) -> Response:
 def register() -> Response:
     """Register a client, as `phr-gateway clients create` does. Needs the master key."""
     key = request.headers.get("X-Parse-Master-Key", "")
-    if not key or not hmac.compare_digest(key.encode(), str(current_app.config["MASTER_KEY"]).encode()):
+    if not is_master_key(key, current_app.config):
         return json_response({"error": "invalid_token", "error_description": "the master key is required"}, 401)
     meta = request.get_json(silent=True)
     if not isinstance(meta, dict):
