@@ -75,6 +75,9 @@ class ObjectService:
         access.require_authenticated(self.p)
         values, acl, _ = self._decode_body(spec, data, creating=True)
         echo = self._apply_defaults(spec, values)
+        if spec.model is Provider and self.p.role == "provider" and values.get("user_id") is None:
+            # A provider describing itself (e.g. POST /fhir/Practitioner, which has no login field).
+            values["user_id"] = self.p.user_id
         self._check_required(spec, values)
         self._check_references(spec, values, None)
         access.check_create(self.session, spec.model, self.p, values)

@@ -111,3 +111,14 @@ def test_summary_and_elements_on_read(alice):
     summary = body(alice.fhir.get(f"Observation/{alice.record['Observation'][0]}", {"_summary": "true"}))
     assert "code" in summary and "valueQuantity" in summary and "category" not in summary
     assert any(t["code"] == "SUBSETTED" for t in summary["meta"]["tag"])
+
+
+def test_provider_user_creates_its_own_practitioner(client, make_user):
+    """A provider account may describe itself through FHIR; the new Provider is linked to its login."""
+    uid, doc = make_user("dr-self", role="provider")
+    r = client.post("/fhir/Practitioner", headers={"X-Parse-Session-Token": doc.token},
+                    json={"resourceType": "Practitioner", "name": [{"family": "Self", "given": ["Dana"]}]})
+    assert r.status_code == 201, r.json
+    native = client.get(f"/parse/classes/Provider/{r.json['id']}",
+                        headers={"X-Parse-Application-Id": "test-app", "X-Parse-Session-Token": doc.token})
+    assert native.json["user"]["objectId"] == uid

@@ -62,5 +62,5 @@ def test_statement_count_does_not_grow_with_results(engine, person, as_grantee):
         (n_small, e_small), (n_large, e_large) = results[("small", i)], results[("large", i)]
         assert e_large > e_small * 5, (i, e_small, e_large)  # really more results...
         assert n_small == n_large, (i, n_small, n_large)  # ...with the same statements
-        assert n_large <= 25, (i, n_large)
+        assert n_large <= 40, (i, n_large)  # today 10-12 for the owner, 22-24 with the grantee's audit rows
     assert synthea
