@@ -10,6 +10,7 @@ from flask import Flask, Response
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
     from gateway import config as config_mod
+    from gateway.account import account_bp
     from gateway.extensions import db
     from gateway.fhir.blueprint import fhir_bp
     from gateway.graphql import graphql_bp
@@ -25,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(fhir_bp)
     init_smart(app)  # before the first request: sets FHIR_SECURITY for the CapabilityStatement
     app.register_blueprint(graphql_bp)
+    app.register_blueprint(account_bp)  # "download my record" (GET /account/export.zip)
     init_live(app)  # LiveQuery and FHIR Subscription sockets; threads start only when needed
 
     @app.get("/healthz")

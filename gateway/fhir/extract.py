@@ -135,7 +135,15 @@ def _date_rows(value: Any) -> Iterator[dict[str, Any]]:
         yield {"low": start[0] if start else MIN_DATE, "high": end[1] if end else MAX_DATE}
 
 
+#: Marks an index row that holds a Reference.identifier (for the `:identifier` modifier).
+IDENTIFIER_MARK = "#identifier"
+
+
 def _reference_rows(value: Any, base_url: str, target_is: str | None) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict) and isinstance(value.get("identifier"), dict) and not target_is:
+        ident = value["identifier"]
+        if isinstance(ident.get("value"), str):
+            yield {"system": ident.get("system"), "value": ident["value"][:500], "norm": IDENTIFIER_MARK}
     ref = value.get("reference") if isinstance(value, dict) else value if isinstance(value, str) else None
     if not isinstance(ref, str):
         return

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, tr
 from sqlalchemy.orm import aliased
 
 from gateway.errors import InvalidInput
-from gateway.fhir.extract import date_range, normalize
+from gateway.fhir.extract import IDENTIFIER_MARK, date_range, normalize
 from gateway.fhir.params import RESOURCE_TYPES, SearchParam, params_for
 from gateway.models import FhirIndex, FhirResource
 
@@ -275,6 +275,15 @@ class Compiler:
         return and_(I.system == system, I.value == code)
 
     def _reference(self, I, param: SearchParam, modifier: str | None, value: str) -> ColumnElement[bool]:
+        if modifier == "identifier":
+            # R4: match the Reference.identifier (system|value, |value, or value), e.g. an AuditEvent's
+            # agent who is a user: users have no FHIR resource and are referenced by identifier.
+            parts = _split_pipe(value)
+            clause = I.norm == IDENTIFIER_MARK
+            if len(parts) == 1:
+                return and_(clause, I.value == parts[0])
+            system, ident = parts[0], "|".join(parts[1:])
+            return and_(clause, I.value == ident, I.system.is_(None) if system == "" else I.system == system)
         if modifier and modifier not in RESOURCE_TYPES:
             raise SearchError(f"Modifier :{modifier} is not supported on reference parameter {param.code}")
         if value.startswith(self.base_url + "/"):

@@ -43,7 +43,7 @@ from gateway.schema import ClassSpec, FieldSpec, registry
 #: Classes the GraphQL face shows; sessions stay on /parse/sessions, as in Parse Server.
 HIDDEN_CLASSES = ("_Session",)
 #: Classes without create/update/delete mutations: accounts are made by signup or the CLI.
-READ_ONLY_CLASSES = ("_User",)
+READ_ONLY_CLASSES = ("_User", "AuditLog")  # AuditLog: append-only, written by the server alone
 
 
 def gql_name(class_name: str) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import orjson
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import access, audit
@@ -314,14 +314,23 @@ def _export_type(factory, reader: Session, job: ExportJob, p: Principal, rt: str
         conds.append(R.id > state["after"])
     stmt = select(R.id, R.body).where(and_(*conds)).order_by(R.id).execution_options(yield_per=2000)
     elements = _elements_for(rt, job.params.get("elements") or [])
+    # Patient.contact is the 'contacts' category: a Patient may be shared without it.
+    contacts_ok = None
+    if rt == "Patient" and not p.master:
+        contacts_ok = set(reader.scalars(select(Profile.object_id).where(or_(
+            Profile.object_id.in_(access.owned_profiles(p)),
+            Profile.object_id.in_(access.granted_profiles(p, category="contacts"))))))
     buffer, lines, last = bytearray(), 0, state["after"]
     count_total = state.get("count", 0)
     for rid, body in reader.execute(stmt):
         if kind == "deleted":
             line = orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
                 {"request": {"method": "DELETE", "url": f"{rt}/{rid}"}}]})
-        elif elements:
-            line = orjson.dumps(subset(orjson.loads(body), None, elements))
+        elif elements or (contacts_ok is not None and rid not in contacts_ok and '"contact"' in body):
+            resource = orjson.loads(body)
+            if contacts_ok is not None and rid not in contacts_ok:
+                resource.pop("contact", None)
+            line = orjson.dumps(subset(resource, None, elements) if elements else resource)
         else:
             line = body.encode()
         buffer += line

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -58,7 +59,7 @@ class FhirReader:
 
     # ---- read / vread ----
 
-    def read(self, rt: str, rid: str) -> FhirResource:
+    def read(self, rt: str, rid: str, *, audited: bool = True) -> FhirResource:
         if rt in ("Consent", "Group"):
             refresh_expired_consents(self.session)
         row = self.session.scalar(select(FhirResource).where(
@@ -67,8 +68,9 @@ class FhirReader:
             raise NotFound(f"{rt}/{rid} is not known")
         if row.deleted:
             raise Gone(f"{rt}/{rid} was deleted")
-        self.audit([row])
-        return row
+        if audited:
+            self.audit([row])
+        return self.served([row])[0]
 
     def vread(self, rt: str, rid: str, vid: str) -> FhirHistory:
         current = self.session.scalar(select(FhirResource).where(
@@ -81,7 +83,7 @@ class FhirReader:
         if version.deleted:
             raise Gone(f"{rt}/{rid} version {vid} is a deletion")
         self.audit([current])
-        return version
+        return self.served([version])[0]
 
     # ---- search ----
 
@@ -127,6 +129,7 @@ class FhirReader:
                 page.prev_cursor = paging.encode_cursor(first)
         page.includes = self.includes(rt, page.matches, controls)
         self.audit(page.matches + page.includes)
+        page.matches, page.includes = self.served(page.matches), self.served(page.includes)
         return page, parsed
 
     def includes(self, rt: str, matches: list[FhirResource], controls: dict[str, list[str]]) -> list[FhirResource]:
@@ -226,14 +229,14 @@ class FhirReader:
         count = _count(controls)
         rows = list(self.session.scalars(stmt.order_by(H.last_updated.desc(), H.version_id.desc()).limit(count)))
         self.audit_history(rows)
-        return rows
+        return self.served(rows)
 
     # ---- $everything ----
 
     def everything(self, pid: str, controls: dict[str, list[str]]) -> tuple[list[FhirResource], str | None]:
         """The patient's compartment (what the caller may see of it), plus the practitioners and
         organizations it references; `_since`, `_type` and keyset pages with `_count`."""
-        patient = self.read("Patient", pid)
+        patient = self.read("Patient", pid, audited=False)  # audited with the rest: one row per request
         R = FhirResource
         # The Patient itself leads the first page, so the compartment query leaves it out.
         conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R),
@@ -263,7 +266,18 @@ class FhirReader:
             rows.extend(r for r in refs if r not in rows)
         self.audit(rows)
         next_cursor = paging.encode_cursor([rows[-1].resource_type, rows[-1].id]) if more and rows else None
-        return rows, next_cursor
+        return self.served(rows), next_cursor
+
+    # ---- what is handed out ----
+
+    def served(self, rows: list) -> list:
+        """The rows as this caller may receive them: a Patient whose contacts the caller may not see
+        comes without Patient.contact (the stored resource itself is untouched)."""
+        patients = {r.id for r in rows if r.resource_type == "Patient" and r.body and '"contact"' in r.body}
+        hidden = access.contacts_hidden(self.session, self.p, patients) if patients else set()
+        if not hidden:
+            return rows
+        return [WithoutContacts(r) if r.resource_type == "Patient" and r.id in hidden else r for r in rows]
 
     # ---- audit ----
 
@@ -277,6 +291,19 @@ class FhirReader:
         keys = {(h.resource_type, h.id) for h in rows}
         found = self.session.scalars(select(R).where(or_(*[and_(R.resource_type == t, R.id == i) for t, i in keys])))
         self.audit(list(found))
+
+
+class WithoutContacts:
+    """A stored Patient (current or historical) served without its contacts."""
+
+    def __init__(self, row):
+        self._row = row
+        resource = orjson.loads(row.body)
+        resource.pop("contact", None)
+        self.body = orjson.dumps(resource).decode()
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
 
 
 def parse_instant(text: str) -> datetime:

@@ -19,6 +19,7 @@ from gateway.fhir import validation
 from gateway.fhir.params import RESOURCE_TYPES
 from gateway.models import FhirResource
 from gateway.schema import class_spec
+from gateway.services.consents import apply_consent_status
 from gateway.services.fhir_read import FhirReader
 from gateway.services.fhir_store import mapping_context
 from gateway.services.objects import ObjectService
@@ -100,6 +101,8 @@ class FhirWriter:
             raise Unprocessable("A blood group is part of the Patient's profile: update "
                                 f"Observation/<patient id>-blood-group instead of creating one")
         cls, native, fhir = self._native(rt, resource)
+        if rt == "Consent":
+            apply_consent_status(resource, native)
         self._smart(rt, "c", [_profile_of(native)])
         written = self.objects.create(cls, native, fhir=fhir, object_id=object_id)
         return self._fresh(rt, written.row.object_id)
@@ -132,6 +135,8 @@ class FhirWriter:
         module = mappings.MODULES[rt]
         keep = set(getattr(module, "NATIVE_ONLY", ())) | {"profile"}
         source = self.objects.load(spec, row.source_id, for_write=True)
+        if rt == "Consent":  # status has no column: inactive revokes the grant (services/consents.py)
+            apply_consent_status(resource, native, source.revoked_at)
         current = self.objects.encode(spec, source)
         for name, f in spec.fields.items():
             if name not in native and name not in keep and not f.server_managed and current.get(name) is not None:

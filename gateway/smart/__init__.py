@@ -14,9 +14,10 @@ def init_app(app: Flask) -> None:
 
     base = app.config["BASE_URL"]
     app.config["FHIR_SECURITY"] = capability_security(base)
-    # The sign-in cookie of the authorize pages: never sent cross-site, never read by scripts, https-only
-    # when the server is.
+    # The sign-in cookie of the authorize pages and the patient's /account pages: never sent cross-site,
+    # never read by scripts, https-only when the server is. Path "/" because one cookie serves both
+    # /oauth and /account; /parse and /fhir never read it (they authenticate by header only).
     app.config.update(SESSION_COOKIE_NAME="phr_signin", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=base.startswith("https://"), SESSION_COOKIE_PATH="/oauth")
+                      SESSION_COOKIE_SECURE=base.startswith("https://"), SESSION_COOKIE_PATH="/")
     app.extensions["smart_server"] = build_server(app)
     app.register_blueprint(smart_bp)
