@@ -72,6 +72,8 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, cwd: Path
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a server or CLI child: ours, minus any PHR_/DATABASE_URL settings of the caller."""
     env = {k: v for k, v in os.environ.items() if not (k.startswith("PHR_") or k == "DATABASE_URL")}
+    # The suite's rest-hook receivers listen on 127.0.0.1, which production refuses (SSRF).
+    env["PHR_SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS"] = "1"
     env.update(extra)
     return env
 
