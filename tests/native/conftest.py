@@ -2,6 +2,7 @@
 direct counts of what landed in the database (to prove that a refused request wrote nothing)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -22,6 +23,12 @@ VALID = {
 #: The SharedAccess scope that covers each profile class.
 SCOPE = {"Allergy": "allergies", "Vaccination": "immunizations", "Medication": "medications",
          "LabResult": "labs", "EmergencyContact": "contacts", "MedicalDocument": "documents"}
+
+#: A real Parse Server 9's recorded traffic: ../shared beside the repository (as in CI), or /work/shared.
+PARSE_TRANSCRIPT = next((p for p in (
+    Path(__file__).resolve().parents[3] / "shared/reference/parse-server/transcript.json",
+    Path("/work/shared/reference/parse-server/transcript.json"),
+) if p.exists()), Path("/work/shared/reference/parse-server/transcript.json"))
 
 
 def ok(r, status: int = 200) -> Any:

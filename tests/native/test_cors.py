@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.native.conftest import ok
+from tests.native.conftest import PARSE_TRANSCRIPT, ok
 
-TRANSCRIPT = Path("/work/shared/reference/parse-server/transcript.json")
+TRANSCRIPT = PARSE_TRANSCRIPT
 RECORDED = {k: v for k, v in json.loads(TRANSCRIPT.read_text())["meta"]["cors_headers"].items()
             if k.startswith("access-control-")}
 

@@ -9,11 +9,9 @@ import orjson
 import pytest
 
 from tests.conftest import APP_ID, MASTER_KEY, pointer
-from tests.native.conftest import VALID, ok, parse_error
+from tests.native.conftest import PARSE_TRANSCRIPT, VALID, ok, parse_error
 
-TRANSCRIPT = Path("/work/shared/reference/parse-server/transcript.json")
-if not TRANSCRIPT.exists():  # pragma: no cover - the reference lives beside the repository
-    TRANSCRIPT = Path(__file__).resolve().parents[3] / "shared/reference/parse-server/transcript.json"
+TRANSCRIPT = PARSE_TRANSCRIPT
 
 
 def _steps() -> dict[str, dict]:
