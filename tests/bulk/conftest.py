@@ -16,7 +16,7 @@ from tests.fhir.conftest import (  # noqa: F401  (fixtures re-used here)
     Fhir, Person, alice, anonymous, assert_r4, bob, body, fhir_master, load_record, outcome, person,
 )
 from tests.native.conftest import (  # noqa: F401  (fixtures re-used here)
-    make_document, make_profile, make_record, ok, provider_user, share, upload,
+    audit_count, make_document, make_profile, make_record, ok, provider_user, rows, share, upload,
 )
 
 BASE = "http://testserver/fhir"

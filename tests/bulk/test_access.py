@@ -3,7 +3,7 @@ client may see"): a provider's Group is the patients who granted it access, and 
 categories; a patient's Patient-level export is their own compartment. Binary travels as DocumentReference."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ COVERS = {"labs": {"Observation"}, "allergies": {"AllergyIntolerance"}, "immuniz
 
 
 def _iso(delta: timedelta) -> dict[str, str]:
-    when = datetime.now(timezone.utc) + delta
+    when = datetime.now(UTC) + delta
     return {"__type": "Date", "iso": when.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
 
 

@@ -28,7 +28,7 @@ def test_group_kick_off_by_its_provider(provider_user, client, run_worker):
 def test_another_providers_group_is_not_found(provider_user, client):
     from tests.fhir.conftest import Fhir
 
-    _, mine, doctor = provider_user("dr.mine")
+    _, _mine, doctor = provider_user("dr.mine")
     _, theirs, _ = provider_user("dr.theirs")
     outcome(kick_off(Fhir(client, doctor.token), f"Group/{theirs}/$export", status=404), 404)
 
