@@ -1,4 +1,4 @@
-"""The importer on hand-made Bundles and NDJSON (gateway/services/importer.py, `phr-gateway import`):
+"""The importer on hand-made Bundles and NDJSON (gateway/services/importer/, `phr-gateway import`):
 reference resolution, what is skipped and why, bad files, the owner, and importing the same patient twice.
 Every test runs on SQLite and PostgreSQL (tests/conftest.py)."""
 from __future__ import annotations

@@ -1,42 +1,16 @@
-"""Importing FHIR Bundles and NDJSON into the PHR (`phr-gateway import`, DESIGN.md "Interfaces").
-
-Every resource goes the one write path (ObjectService: validation, access policy, versions, audit, FHIR
-view), acting as the owner, so an import is exactly what the owner could have typed in. How:
-
-* Files are read whole first (`read_source`): a file that is not a FHIR Bundle (collection, transaction,
-  batch, searchset, document) or NDJSON of resources is an ImportFileError before anything is written.
-* Each Patient becomes a Profile of the owner; its `contact`s become EmergencyContacts. A Patient whose
-  identifier (system|value) is already on one of the owner's Profiles is not imported again: it and every
-  record pointing to it are skipped ("already imported"), so importing a file twice makes no duplicates.
-  (A Patient without identifiers cannot be recognised and is imported again.)
-* Practitioner / Organization become directory Providers. The directory is not a patient's to write, so
-  they are created with the operator's (master) authority, as `users create` does; a Provider with the
-  same identifier and kind is reused instead.
-* AllergyIntolerance, Immunization, MedicationStatement, Observation (laboratory; a blood group sets
-  Profile.bloodType), DocumentReference (inline attachment `data` becomes an uploaded file) and
-  RelatedPerson land in their classes. Everything else, and every resource that is not valid R4
-  (gateway.fhir.validation) or that the store refuses, is skipped with the reason.
-* References between imported resources (`urn:uuid:` fullUrls, `Type/id`, absolute fullUrls) are
-  rewritten to the new ids; a reference to something not imported is dropped (its `display` and
-  `identifier` stay), so no record points into the source system's id space.
-* Each resource is written in a savepoint: a refused one leaves nothing behind (no orphan file). The
-  caller commits once per file (the CLI: one transaction per file).
-"""
+"""The Importer: writes the entries of read files through the one write path, acting as the owner (the
+package docstring says how patients, the directory, documents and references are handled)."""
 from __future__ import annotations
 
 import base64
 import binascii
 import copy
-import gzip
 import mimetypes
 import re
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -48,12 +22,12 @@ from gateway.models import FhirIndex, Profile, Provider, User
 from gateway.schema import class_spec
 from gateway.services.fhir_store import mapping_context
 from gateway.services.files import FileService
+from gateway.services.importer.report import ImportReport
+from gateway.services.importer.sources import LAST_PHASE, PHASES, Entry, Source
 from gateway.services.objects import ObjectService
 from mappings import patient as patient_mapping
 from mappings import related_person
 
-BUNDLE_TYPES = ("collection", "transaction", "batch", "searchset", "document")
-NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 DEFAULT_MAX_FILE_SIZE = 20 * 1024 * 1024
 
 #: Mapped types that an import does not write, and why.
@@ -71,166 +45,8 @@ PATIENT_ELEMENT = {
     "DocumentReference": "subject",
     "RelatedPerson": "patient",
 }
-#: Import order, so that references point backwards: the directory, patients, documents (derivedFrom,
-#: proof of vaccination), then the rest.
-PHASES = {"Practitioner": 0, "Organization": 0, "Patient": 1, "DocumentReference": 2}
-LAST_PHASE = 3
 _HISTORY = re.compile(r"/_history/[^/]+$")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class ImportFileError(InvalidInput):
-    """A file that cannot be imported at all (not JSON, not a Bundle or NDJSON of resources)."""
-
-
-# ---- reading files ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    resource: dict[str, Any] | None
-    full_url: str | None = None
-    method: str | None = None
-    url: str | None = None
-
-    @property
-    def resource_type(self) -> str:
-        if self.resource is not None:
-            return str(self.resource.get("resourceType"))
-        return (self.url or "").split("?")[0].split("/")[0] or "(no resource)"
-
-
-@dataclass
-class Source:
-    name: str
-    entries: list[Entry]
-
-    @property
-    def phase(self) -> int:
-        """The earliest import phase among its resources (files are imported in that order)."""
-        return min((PHASES.get(e.resource_type, LAST_PHASE) for e in self.entries), default=LAST_PHASE)
-
-
-def read_source(path: str | Path) -> Source:
-    """A file as a Source; ImportFileError when it cannot be read or is not importable."""
-    path = Path(path)
-    name = path.name.removesuffix(".gz")
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as e:
-        raise ImportFileError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ImportFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return parse_source(str(path), text, ndjson=name.endswith(NDJSON_SUFFIXES) or None)
-
-
-def parse_source(name: str, text: str, *, ndjson: bool | None = None) -> Source:
-    """A Bundle, a single resource, or NDJSON (one resource per line; guessed when `ndjson` is None)."""
-    if not text.strip():
-        raise ImportFileError(f"{name}: the file is empty")
-    if ndjson:
-        return Source(name, _ndjson_entries(name, text))
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if ndjson is None and len(lines) > 1 and _is_object(lines[0]):
-            return Source(name, _ndjson_entries(name, text))
-        raise ImportFileError(f"{name}: not valid JSON ({e})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        raise ImportFileError(f"{name}: not a FHIR resource or Bundle (no resourceType)")
-    if document["resourceType"] != "Bundle":
-        return Source(name, [Entry(document)])
-    return Source(name, _bundle_entries(name, document))
-
-
-def _is_object(line: str) -> bool:
-    try:
-        return isinstance(orjson.loads(line), dict)
-    except orjson.JSONDecodeError:
-        return False
-
-
-def _ndjson_entries(name: str, text: str) -> list[Entry]:
-    entries = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            resource = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            raise ImportFileError(f"{name}: line {number} is not valid JSON ({e})") from None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            raise ImportFileError(f"{name}: line {number} is not a FHIR resource (no resourceType)")
-        entries.append(Entry(resource))
-    if not entries:
-        raise ImportFileError(f"{name}: no resources")
-    return entries
-
-
-def _bundle_entries(name: str, bundle: dict[str, Any]) -> list[Entry]:
-    kind = bundle.get("type")
-    if kind not in BUNDLE_TYPES:
-        raise ImportFileError(f"{name}: a Bundle of type {kind!r} is not importable "
-                              f"(accepted: {', '.join(BUNDLE_TYPES)})")
-    raw = bundle.get("entry", [])
-    if not isinstance(raw, list):
-        raise ImportFileError(f"{name}: Bundle.entry is not a list")
-    entries = []
-    for number, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ImportFileError(f"{name}: Bundle.entry[{number}] is not an object")
-        resource = item.get("resource")
-        if resource is not None and (not isinstance(resource, dict)
-                                     or not isinstance(resource.get("resourceType"), str)):
-            raise ImportFileError(f"{name}: Bundle.entry[{number}].resource has no resourceType")
-        request = item.get("request") if isinstance(item.get("request"), dict) else {}
-        entries.append(Entry(resource, item.get("fullUrl"), request.get("method"), request.get("url")))
-    return entries
-
-
-# ---- the report ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ImportReport:
-    imported: Counter = field(default_factory=Counter)
-    skipped: dict[str, Counter] = field(default_factory=dict)
-    #: Profiles made by this import (objectIds), in order.
-    profiles: list[str] = field(default_factory=list)
-
-    def add(self, resource_type: str) -> None:
-        self.imported[resource_type] += 1
-
-    def skip(self, resource_type: str, reason: str) -> None:
-        self.skipped.setdefault(resource_type, Counter())[reason] += 1
-
-    def update(self, other: ImportReport) -> None:
-        self.imported.update(other.imported)
-        for rt, reasons in other.skipped.items():
-            self.skipped.setdefault(rt, Counter()).update(reasons)
-        self.profiles.extend(other.profiles)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "imported": dict(sorted(self.imported.items())),
-            "skipped": {rt: dict(reasons.most_common()) for rt, reasons in sorted(self.skipped.items())},
-            "profiles": list(self.profiles),
-        }
-
-    def lines(self) -> list[str]:
-        """The human-readable counts: one line per type imported, one per type and reason skipped."""
-        out = [f"  imported  {rt:<24} {n:>6}" for rt, n in sorted(self.imported.items())]
-        for rt, reasons in sorted(self.skipped.items()):
-            out += [f"  skipped   {rt:<24} {n:>6}  {reason}" for reason, n in reasons.most_common()]
-        return out or ["  (nothing)"]
-
-
-# ---- importing -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -516,14 +332,3 @@ def _file_name(title: str | None, content_type: str) -> str:
     if base.lower().endswith(extension):
         return base
     return base + extension
-
-
-__all__ = [
-    "ImportFileError",
-    "ImportReport",
-    "Importer",
-    "Source",
-    "owner_by_username",
-    "parse_source",
-    "read_source",
-]
