@@ -94,7 +94,10 @@ def scoped(route) -> Callable:
     def view(**kwargs):
         p = current_principal()
         if p.smart is not None and route.interaction not in ("batch", "transaction"):
-            rt = _resource_type(route.path, kwargs)
+            # Bulk $export (also at Patient/ and Group/ level) filters what it writes type by type with the
+            # token's scopes; the kick-off needs some read scope, not one for Group (Bulk Data 2.0 asks none).
+            bulk = route.operation in ("export", "patient-export", "group-export")
+            rt = None if bulk else _resource_type(route.path, kwargs)
             if rt is None:  # system-level history: some type must be searchable at all
                 allowed = any(route.scope in rule.letters for rule in p.smart.scopes.rules)
             elif rt == "Binary":  # a document's file goes with the document
