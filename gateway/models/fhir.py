@@ -62,6 +62,9 @@ class FhirIndex(Base):
         Index("ix_fhir_index_date", "resource_type", "param", "low", "high"),
         Index("ix_fhir_index_number", "resource_type", "param", "number"),
         Index("ix_fhir_index_target", "target_type", "target_id", "param"),
+        # A reference search by plain id (`Observation?patient=<id>`) names no target type: without this
+        # index it scans every `patient` entry of the type (bench/explain.py, docs/PERFORMANCE.md).
+        Index("ix_fhir_index_ref", "resource_type", "param", "target_id"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
