@@ -19,10 +19,13 @@ class Allergy(ProfileRecord):
     substance: Mapped[str] = mapped_column(
         String(500), nullable=False, info=parse_field("substance", "String", required=True)
     )
-    severity: Mapped[str] = mapped_column(
-        String(16), nullable=False, info=parse_field("severity", "String", required=True, choices=SEVERITIES)
+    # DESIGN.md marks severity and reaction required; they are optional here on purpose: allergies coming
+    # from EHRs (FHIR writes, imports) often record no reaction, and refusing them would lose the allergy
+    # itself. Apps on the template still send both; they just are not forced to.
+    severity: Mapped[str | None] = mapped_column(
+        String(16), nullable=True, info=parse_field("severity", "String", choices=SEVERITIES)
     )
-    reaction: Mapped[str] = mapped_column(Text, nullable=False, info=parse_field("reaction", "String", required=True))
+    reaction: Mapped[str | None] = mapped_column(Text, nullable=True, info=parse_field("reaction", "String"))
     notes: Mapped[str | None] = mapped_column(Text, info=parse_field("notes", "String"))
     recorded_at: Mapped[datetime] = date_field("recordedAt", required=True, server_default_now=True)
     is_active: Mapped[bool] = mapped_column(

@@ -122,3 +122,22 @@ def test_provider_user_creates_its_own_practitioner(client, make_user):
     native = client.get(f"/parse/classes/Provider/{r.json['id']}",
                         headers={"X-Parse-Application-Id": "test-app", "X-Parse-Session-Token": doc.token})
     assert native.json["user"]["objectId"] == uid
+
+
+def test_an_allergy_without_reaction_is_stored_and_reads_back_unchanged(alice):
+    """Valid R4 with no reaction (as EHRs and Synthea write them) is kept, not refused."""
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                       "code": "active"}]},
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}]},
+        "type": "allergy", "category": ["food"],
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91935009", "display": "Allergy to peanut"}],
+                 "text": "Allergy to peanut"},
+        "patient": {"reference": alice.ref},
+        "recordedDate": "2019-03-02T10:00:00+00:00",
+    }
+    created = body(alice.fhir.post("AllergyIntolerance", allergy), 201)
+    read = body(alice.fhir.get(f"AllergyIntolerance/{created['id']}"))
+    assert {k: v for k, v in read.items() if k not in ("id", "meta")} == allergy

@@ -193,9 +193,12 @@ def test_invalid_resources_are_skipped_with_the_reason_and_nothing_of_them_is_wr
         entry(p, patient()),
         entry("urn:uuid:9e2b0000-0000-4000-8000-000000000003", immunization(p, status="given")),  # not R4
         entry("urn:uuid:9e2b0000-0000-4000-8000-000000000004", lab(p, effectiveDateTime="20th of May")),
-        # valid R4, but the PHR needs a severity and a reaction (Allergy.severity*, reaction*)
+        # valid R4 without a reaction: kept (the PHR's severity and reaction are optional)
         entry("urn:uuid:9e2b0000-0000-4000-8000-000000000006",
               {k: v for k, v in allergy(p).items() if k != "reaction"}),
+        # valid R4, but an allergy to nothing named is no PHR Allergy (substance is required)
+        entry("urn:uuid:9e2b0000-0000-4000-8000-00000000000a",
+              {k: v for k, v in allergy(p).items() if k != "code"}),
         entry(bad_patient, patient("MRN-2", birthDate="1984-13-45")),
         entry("urn:uuid:9e2b0000-0000-4000-8000-000000000007", immunization(bad_patient)),
         entry("urn:uuid:9e2b0000-0000-4000-8000-000000000008",
@@ -205,7 +208,7 @@ def test_invalid_resources_are_skipped_with_the_reason_and_nothing_of_them_is_wr
     audit_before = count(db_session, AuditLog)
     files_before = count(db_session, StoredFile)
     _, (report,) = run(db_session, owner, as_source("bad.json", source))
-    assert report.imported == {"Patient": 1}
+    assert report.imported == {"Patient": 1, "AllergyIntolerance": 1}
     skipped = report.skipped
     invalid_vaccine, patient_skipped = skipped["Immunization"]
     assert invalid_vaccine.startswith("invalid R4: ") and "status" in invalid_vaccine
@@ -214,16 +217,17 @@ def test_invalid_resources_are_skipped_with_the_reason_and_nothing_of_them_is_wr
     assert invalid_lab.startswith("invalid R4: ") and "effectiveDateTime" in invalid_lab
     ((invalid_patient, _),) = skipped["Patient"].items()
     assert invalid_patient.startswith("invalid R4: ") and "birthDate" in invalid_patient
-    assert skipped["AllergyIntolerance"] == {"not storable as Allergy: severity is required": 1}
+    assert skipped["AllergyIntolerance"] == {"not storable as Allergy: substance is required": 1}
     url_only, bad_data = skipped["DocumentReference"]
     assert url_only == "attachment has only a url; files are not fetched"
     assert bad_data.startswith("invalid R4: content.0.attachment.data: Base64 decoding error")
     (pid,) = report.profiles
-    for model in (Allergy, Vaccination, LabResult, MedicalDocument):
+    assert count(db_session, Allergy, Allergy.profile_id == pid) == 1  # only the one without a reaction
+    for model in (Vaccination, LabResult, MedicalDocument):
         assert count(db_session, model, model.profile_id == pid) == 0
     assert count(db_session, Profile, Profile.user_id == owner.object_id) == 1
     assert count(db_session, StoredFile) == files_before  # refused documents leave no file behind
-    assert count(db_session, AuditLog) == audit_before + 1  # the Profile's create, nothing else
+    assert count(db_session, AuditLog) == audit_before + 2  # the Profile's and the Allergy's creates only
 
 
 # ---- patients: contacts, blood group, owner, second import ------------------------------------------------

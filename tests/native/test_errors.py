@@ -3,6 +3,8 @@ classes and fields, wrong types 111, missing required 142, malformed JSON, bad `
 bodies), and a denied object answers exactly like a missing one."""
 import pytest
 
+from gateway.schema import class_spec
+
 from gateway.models import AuditLog, RecordVersion
 from tests.conftest import date, pointer
 from tests.native.conftest import VALID, ok, parse_error
@@ -84,7 +86,8 @@ def test_wrong_type_on_update_is_111_and_changes_nothing(alice, make_record):
 def test_missing_required_fields_are_142(alice, nothing_written, class_name):
     client, pid = alice
     check = nothing_written()
-    required = [k for k in VALID[class_name] if k not in ("dose", "units", "value")]
+    required = [k for k in VALID[class_name] if class_spec(class_name).fields[k].required]
+    assert required
     for field in required:
         body = {**VALID[class_name], "profile": pointer("Profile", pid)}
         del body[field]
@@ -92,6 +95,14 @@ def test_missing_required_fields_are_142(alice, nothing_written, class_name):
         assert field in err["error"]
     parse_error(client.post(f"/classes/{class_name}", VALID[class_name]), 142)  # no profile
     assert check()
+
+
+def test_an_allergy_without_severity_or_reaction_is_kept(alice):
+    """Optional on purpose (EHR data often records no reaction); a given severity is still checked."""
+    client, pid = alice
+    r = client.post("/classes/Allergy", {"substance": "Latex", "profile": pointer("Profile", pid)})
+    assert r.status_code == 201, r.json
+    assert "severity" not in ok(client.get(f"/classes/Allergy/{r.json['objectId']}"))
 
 
 @pytest.mark.parametrize("class_name, field, value", [
