@@ -7,6 +7,7 @@ is stopped here (SIGTERM to gunicorn's arbiter, SIGKILL to its process group aft
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import shutil
 import signal
@@ -180,20 +181,20 @@ def _drop_schema(name: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="session", params=DATABASES)
-def live_server(request, tmp_path_factory):
-    """The real server on a fresh, migrated database of each kind, with app id, JS key and master key set."""
-    require_node()
-    kind = request.param
-    schema = f"e2e_{os.getpid()}"
-    database_url = fresh_database(kind, tmp_path_factory, schema if kind == "postgresql" else f"e2e_{kind}")
-    instance = tmp_path_factory.mktemp(f"e2e_instance_{kind}")
+@contextlib.contextmanager
+def running_server(kind: str, tmp_path_factory, name: str, *, workers: int | None = None, **extra_env: str):
+    """The real server (phr-gateway serve) on a fresh, migrated database of that kind, with app id, JS key
+    and master key set; stopped, and its PostgreSQL schema dropped, on the way out."""
+    schema = f"{name}_{os.getpid()}"
+    database_url = fresh_database(kind, tmp_path_factory, schema if kind == "postgresql" else f"{name}_{kind}")
+    instance = tmp_path_factory.mktemp(f"{name}_instance_{kind}")
     port = free_port()
     env = base_env(
         DATABASE_URL=database_url, PHR_INSTANCE_PATH=str(instance), PHR_BASE_URL=f"http://127.0.0.1:{port}",
-        PHR_APP_ID=APP_ID, PHR_JAVASCRIPT_KEY=JS_KEY, PHR_MASTER_KEY=MASTER_KEY,
+        PHR_APP_ID=APP_ID, PHR_JAVASCRIPT_KEY=JS_KEY, PHR_MASTER_KEY=MASTER_KEY, **extra_env,
     )
-    server = ServerProcess(env=env, port=port, log_path=instance / "server.log")
+    kwargs = {"workers": workers} if workers is not None else {}
+    server = ServerProcess(env=env, port=port, log_path=instance / "server.log", **kwargs)
     try:
         server.start()
         yield LiveServer(url=server.url, port=port, kind=kind, database_url=database_url,
@@ -203,6 +204,14 @@ def live_server(request, tmp_path_factory):
         server.stop()
         if kind == "postgresql":
             _drop_schema(schema)
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def live_server(request, tmp_path_factory):
+    """The real server on a fresh database of each kind."""
+    require_node()
+    with running_server(request.param, tmp_path_factory, "e2e") as server:
+        yield server
 
 
 def run_node(script: Path, env: dict[str, str], timeout: float = 60) -> tuple[dict, subprocess.CompletedProcess]:
