@@ -61,10 +61,17 @@ def principal_from(d: dict[str, Any]) -> Principal:
 
 
 def _owner_matches(job: ExportJob, p: Principal) -> bool:
+    """Only who started an export polls it and fetches its files: the same user or client, and for a SMART
+    token the same app and patient context (a token narrows: another record's token must not read it)."""
     if p.master:
         return True
     owner = job.principal
-    return (owner.get("user_id"), owner.get("client_id")) == (p.user_id, p.client_id) and not owner.get("master")
+    if owner.get("master") or (owner.get("user_id"), owner.get("client_id")) != (p.user_id, p.client_id):
+        return False
+    smart = owner.get("smart")
+    if smart is None or p.smart is None:
+        return smart is None and p.smart is None
+    return (p.smart.client_id, p.smart.patient_id) == (smart.get("client_id"), smart.get("patient_id"))
 
 
 # ---- kick-off, status, cancel, files ----
