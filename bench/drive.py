@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=200000, help="at most this many requests")
     args = ap.parse_args()
     try:
-        import uvloop  # noqa: F401  (not required)
+        import uvloop
         uvloop.install()
     except ImportError:
         pass

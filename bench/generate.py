@@ -20,7 +20,6 @@ for $everything, and writes bench-run/manifest-<target>.json (tokens, ids).
 from __future__ import annotations
 
 import argparse
-import base64
 import concurrent.futures as cf
 import json
 import os
@@ -36,7 +35,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fhir import synthea  # noqa: E402  Synthea-shaped FHIR resources (also what the tests import)
+from tests.fhir import synthea
 
 RUN_DIR = Path(os.environ.get("PHR_INSTANCE_PATH", "/work/bench-run/instance")).parent
 OURS = os.environ.get("PHR_BASE_URL", "http://127.0.0.1:8090")
@@ -180,7 +179,7 @@ def load_user_native(api: Api, username: str, rnd: random.Random, patients: int,
     """Signup, `patients` profiles, their records through /batch. Returns what the drivers need."""
     user_id, token = api.signup(username)
     acl = {"ACL": parse_acl(user_id)} if parse else {}
-    prof_ops = [{"method": "POST", "path": "/parse/classes/Profile" if not parse else "/parse/classes/Profile",
+    prof_ops = [{"method": "POST", "path": "/parse/classes/Profile",
                  "body": {"fullName": f"{username.title()} Member{k}", "birthDate": d(date(1950 + rnd.randrange(60), 1 + k, 1)),
                           "gender": rnd.choice(["female", "male"]),
                           "bloodType": rnd.choice(["O+", "A+", "B+", "AB-"]),
@@ -353,7 +352,7 @@ def run_service(args) -> None:
 def make_big_patient(api: Api, username: str, parse: bool) -> dict:
     """The $everything probe: one patient with 500 resources (FHIR: Patient + 499 records)."""
     rnd = random.Random("big")
-    user_id, token = api.signup(username)
+    _, token = api.signup(username)
     pid = api.batch([{"method": "POST", "path": "/parse/classes/Profile",
                       "body": {"fullName": "Big Record", "gender": "female"}}], token)[0]["success"]["objectId"]
     n = {"Allergy": 10, "Vaccination": 40, "Medication": 30, "LabResult": 414, "MedicalDocument": 3,
@@ -368,7 +367,7 @@ def write_manifest(args, users: list[dict], parse: bool) -> None:
     api = Api(PARSE if parse else OURS + "/parse", parse=parse)
     manifest: dict[str, Any] = {"target": "parse" if parse else "ours", "base": api.base}
     # Probe user: a fresh login, its first profile (>= 20 lab results) and one of its allergies.
-    probe = sorted(users, key=lambda u: u["user"])[0]
+    probe = min(users, key=lambda u: u["user"])
     manifest["probe"] = {"token": probe["token"], "userId": probe["userId"], "profile": probe["profiles"][0],
                          "allergy": probe["allergies"][0], "lab": probe["labs"][0]}
     # Many users for the varying-auth driver: (token, allergy id, profile id)

@@ -15,9 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinstrument import Profiler  # noqa: E402
+from pyinstrument import Profiler
 
-from gateway import create_app  # noqa: E402
+from gateway import create_app
 
 RUN = Path(os.environ.get("PHR_INSTANCE_PATH", "/work/bench-run/instance")).parent
 

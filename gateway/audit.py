@@ -79,8 +79,15 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
         return 0
     owned: set[str] = set()
     if p.user_id and not p.master:
-        owned = set(session.scalars(select(Profile.object_id).where(
-            Profile.object_id.in_(sorted(by_profile)), Profile.user_id == p.user_id)))
+        # Profiles known to be the caller's since it authenticated (users.principal_for_token) need no query;
+        # ownership is only ever gained (a new profile) in a request, and those are looked up.
+        cached = session.info.get("phr_owned_profiles")
+        if cached and cached[0] == p.user_id:
+            owned = {pid for pid in by_profile if pid in cached[1]}
+        unknown = sorted(set(by_profile) - owned)
+        if unknown:
+            owned |= set(session.scalars(select(Profile.object_id).where(
+                Profile.object_id.in_(unknown), Profile.user_id == p.user_id)))
     written = 0
     for profile_id, entities in by_profile.items():
         if profile_id in owned:

@@ -41,9 +41,7 @@ def _principal() -> Principal:
         return bearer_principal(credentials.strip())
     token = request.headers.get("X-Parse-Session-Token")
     if token:
-        users = UserService(db.session)
-        _, user = users.session_for_token(token)
-        return users.principal(user)
+        return UserService(db.session).principal_for_token(token)[2]
     return ANONYMOUS
 
 

@@ -134,10 +134,9 @@ def authenticate(req: NativeRequest, *, check_keys: bool = True) -> None:
                 raise Unauthorized("unauthorized")
     token = meta.get("session_token")
     if token:
-        users = req.users()
-        _, user = users.session_for_token(token)
+        _, user, principal = req.users().principal_for_token(token)
         req.session_token, req.user = token, user
-        req.principal = users.principal(user)
+        req.principal = principal
 
 
 def require_master(req: NativeRequest) -> None:

@@ -252,11 +252,13 @@ class FhirReader:
             conds.append(R.last_updated >= rng[0])
         count = min(int(controls.get("_count", ["1000"])[-1]), 5000)
         keys = [(R.resource_type, False), (R.id, False)]
-        stmt = select(R).where(*conds)
+        # Plain rows with what the Bundle and the audit need, not ORM objects: loading 1000 entities into the
+        # identity map was most of $everything's time (bench/profile_inproc.py everything).
+        stmt = select(R.resource_type, R.id, R.class_name, R.source_id, R.profile_id, R.body).where(*conds)
         cursor = controls.get("_cursor", [None])[-1]
         if cursor:
             stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, 2)))
-        rows = list(self.session.scalars(stmt.order_by(R.resource_type, R.id).limit(count + 1)))
+        rows = list(self.session.execute(stmt.order_by(R.resource_type, R.id).limit(count + 1)).all())
         more = len(rows) > count
         rows = rows[:count]
         if not cursor and (not types or "Patient" in types):

@@ -155,6 +155,7 @@ class FhirStore:
         resource["meta"] = meta
         body = orjson.dumps(resource).decode()
         method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
+        first = current is None  # a resource never stored has no index rows to clear
         if current is None:
             current = FhirResource(resource_type=rt, id=rid)
             self.session.add(current)
@@ -165,7 +166,8 @@ class FhirStore:
             current.body = body
         self.session.add(FhirHistory(resource_type=rt, id=rid, version_id=version, last_updated=now,
                                      deleted=deleted, method=method, body=None if deleted else body))
-        self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
+        if not first:
+            self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
         if not deleted:
             # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
             # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).

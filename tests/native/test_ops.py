@@ -103,8 +103,8 @@ def test_delete_op_unsets_an_optional_field(signup, make_profile, make_record):
 def test_delete_op_on_required_field_is_142(signup, make_profile, make_record):
     _, alice = signup("alice")
     oid = make_record(alice, "Allergy", make_profile(alice))
-    parse_error(alice.put(f"/classes/Allergy/{oid}", {"reaction": {"__op": "Delete"}}), 142)
-    assert ok(alice.get(f"/classes/Allergy/{oid}"))["reaction"] == "Hives"
+    parse_error(alice.put(f"/classes/Allergy/{oid}", {"substance": {"__op": "Delete"}}), 142)
+    assert ok(alice.get(f"/classes/Allergy/{oid}"))["substance"] == "Peanut"
 
 
 def test_array_ops_respect_allowed_values(signup, make_profile, share):
