@@ -51,15 +51,15 @@ class ParsedSearch:
     ignored: list[str] = field(default_factory=list)
 
 
-def split_values(raw: str) -> list[str]:
-    """Comma-separated OR values; `\\,` is a literal comma (R4 search, 'Escaping')."""
+def _split(raw: str, sep: str, escapable: str | None) -> list[str]:
+    """Split on `sep`; a backslash escapes the next character (any, or only those in `escapable`)."""
     out, cur, i = [], "", 0
     while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in ",$|\\":
+        if raw[i] == "\\" and i + 1 < len(raw) and (escapable is None or raw[i + 1] in escapable):
             cur += raw[i + 1]
             i += 2
             continue
-        if raw[i] == ",":
+        if raw[i] == sep:
             out.append(cur)
             cur = ""
         else:
@@ -69,21 +69,13 @@ def split_values(raw: str) -> list[str]:
     return out
 
 
+def split_values(raw: str) -> list[str]:
+    """Comma-separated OR values; `\\,` is a literal comma (R4 search, 'Escaping')."""
+    return _split(raw, ",", ",$|\\")
+
+
 def _split_pipe(raw: str) -> list[str]:
-    parts, cur, i = [], "", 0
-    while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw):
-            cur += raw[i + 1]
-            i += 2
-            continue
-        if raw[i] == "|":
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += raw[i]
-        i += 1
-    parts.append(cur)
-    return parts
+    return _split(raw, "|", None)
 
 
 def parse(resource_type: str, items: list[tuple[str, str]], *, lenient: bool = False) -> ParsedSearch:
