@@ -11,6 +11,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
     from gateway import config as config_mod
     from gateway.account import account_bp
+    from gateway.caller_cache import CallerCache
     from gateway.extensions import db
     from gateway.fhir.blueprint import fhir_bp
     from gateway.graphql import graphql_bp
@@ -28,6 +29,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(graphql_bp)
     app.register_blueprint(account_bp)  # "download my record" (GET /account/export.zip)
     init_live(app)  # LiveQuery and FHIR Subscription sockets; threads start only when needed
+    # token -> principal per process; invalidated through the hub's change bus (gateway/caller_cache.py)
+    app.extensions["phr_callers"] = CallerCache(app.config["CALLER_CACHE_SECONDS"],
+                                                epoch=app.extensions["phr_live"].caller_cache_epoch,
+                                                engine=app.extensions["phr_db"][0])
 
     @app.get("/healthz")
     def healthz() -> Response:

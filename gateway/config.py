@@ -20,6 +20,7 @@ ENV_KEYS = {
     "PHR_SESSION_LENGTH_SECONDS": "SESSION_LENGTH_SECONDS",
     "PHR_FILE_URL_TTL_SECONDS": "FILE_URL_TTL_SECONDS",
     "PHR_MASTER_KEY_IPS": "MASTER_KEY_IPS",
+    "PHR_CALLER_CACHE_SECONDS": "CALLER_CACHE_SECONDS",
     # FHIR rest-hook Subscriptions (gateway/subscriptions/resthook.py has the defaults)
     "PHR_SUBSCRIPTION_ATTEMPTS": "SUBSCRIPTION_ATTEMPTS",
     "PHR_SUBSCRIPTION_RETRY_BASE_SECONDS": "SUBSCRIPTION_RETRY_BASE_SECONDS",
@@ -36,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_LENGTH_SECONDS": 365 * 24 * 3600,  # Parse Server's default sessionLength
     "FILE_URL_TTL_SECONDS": 3600,
     "MASTER_KEY_IPS": None,  # None: any address; else a comma-separated allow list
+    # token -> principal kept per process at most this long (gateway/caller_cache.py); 0: always look up
+    "CALLER_CACHE_SECONDS": 5,
 }
 
 _INT_KEYS = ("MAX_CONTENT_LENGTH", "SESSION_LENGTH_SECONDS", "FILE_URL_TTL_SECONDS")
@@ -54,6 +57,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.update(overrides or {})
     for key in _INT_KEYS:
         cfg[key] = int(cfg[key])
+    cfg["CALLER_CACHE_SECONDS"] = float(cfg["CALLER_CACHE_SECONDS"])
     instance = Path(cfg.get("INSTANCE_PATH") or default_instance_path())
     instance.mkdir(parents=True, exist_ok=True)
     cfg["INSTANCE_PATH"] = str(instance)

@@ -13,6 +13,8 @@ from functools import wraps
 
 from flask import current_app, g, request
 
+from gateway.caller_cache import Caller
+from gateway.db import utcnow
 from gateway.keys import is_master_key
 from gateway.access import ANONYMOUS, MASTER, Principal, SmartContext, principal_for_user, smart_permits
 from gateway.errors import Forbidden, Unauthenticated
@@ -20,7 +22,7 @@ from gateway.extensions import db
 from gateway.models import User
 from gateway.models.oauth import OAuthClient
 from gateway.scopes import parse as parse_scopes
-from gateway.services.users import UserService
+from gateway.services.users import UserService, hash_token
 
 
 def current_principal() -> Principal:
@@ -41,32 +43,53 @@ def _principal() -> Principal:
         return bearer_principal(credentials.strip())
     token = request.headers.get("X-Parse-Session-Token")
     if token:
-        return UserService(db.session).principal_for_token(token)[2]
+        return UserService(db.session).principal_for_token(token, current_app.extensions.get("phr_callers")).principal
     return ANONYMOUS
 
 
 def bearer_principal(value: str) -> Principal:
     """The Principal of a live SMART access token; 401 when it is unknown, expired, revoked (or its grant
-    is), or was issued for another FHIR base."""
+    is), or was issued for another FHIR base. Remembered like session tokens (gateway/caller_cache.py)."""
     from gateway.fhir.http import base_url
+
+    cache = current_app.extensions.get("phr_callers")
+    key, now = ("bearer", hash_token(value)), utcnow()
+    caller = cache.get(key, now) if cache is not None and value else None
+    if caller is None:
+        generation = cache.generation() if cache is not None else 0
+        caller = _bearer_caller(value)
+        if cache is not None:
+            cache.put(key, caller, generation)
+    if caller.audience != base_url():
+        raise Unauthenticated("The access token was issued for another server.")
+    return caller.principal
+
+
+def _bearer_caller(value: str) -> Caller:
     from gateway.smart.tokens import live_access_token
 
     found = live_access_token(db.session, value) if value else None
     if found is None:
         raise Unauthenticated("The access token is missing, unknown, expired or revoked.")
     token, grant = found
-    if grant.audience != base_url():
-        raise Unauthenticated("The access token was issued for another server.")
     smart = SmartContext(scopes=parse_scopes(token.scope), patient_id=grant.patient_id, client_id=grant.client_id,
                          grant_id=grant.grant_id)
+    tags = {f"grant:{grant.grant_id}", f"client:{grant.client_id}"}
     if grant.user_id is not None:
         user = db.session.get(User, grant.user_id)
         if user is None:
             raise Unauthenticated("The access token's user no longer exists.")
-        return dataclasses.replace(principal_for_user(db.session, user, grant.client_id), smart=smart)
-    client = db.session.get(OAuthClient, grant.client_id)
-    providers = frozenset({client.provider_id}) if client is not None and client.provider_id else frozenset()
-    return Principal(client_id=grant.client_id, provider_ids=providers, smart=smart)
+        principal = dataclasses.replace(principal_for_user(db.session, user, grant.client_id), smart=smart)
+        tags.add(f"user:{user.object_id}")
+    else:
+        client = db.session.get(OAuthClient, grant.client_id)
+        provider = client.provider_id if client is not None else None
+        principal = Principal(client_id=grant.client_id, provider_ids=frozenset({provider} if provider else ()),
+                              smart=smart)
+        if provider:
+            tags.add(f"provider:{provider}")
+    return Caller(principal=principal, user_id=grant.user_id, expires_at=token.expires_at,
+                  audience=grant.audience, tags=frozenset(tags))
 
 
 def require(p: Principal) -> Principal:

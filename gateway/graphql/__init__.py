@@ -110,7 +110,7 @@ def endpoint() -> Response:
         req = NativeRequest(
             method=request.method, path="/graphql", params={}, body=None, raw=b"",
             content_type=request.content_type, meta=merge_meta(request.headers, {}),
-            config=current_app.config, session=session,
+            config=current_app.config, session=session, callers=current_app.extensions.get("phr_callers"),
         )
         authenticate(req)
         body, status = run(req, query, variables, name)

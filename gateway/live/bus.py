@@ -119,6 +119,8 @@ class PgBus:
         self.engine = engine
         self.handler = handler
         self.is_leader = False
+        #: Counts LISTEN connections: what was heard before a reconnect may have missed notifications.
+        self.epoch = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -160,6 +162,7 @@ class PgBus:
                 with psycopg.connect(conninfo(self.engine), autocommit=True) as conn:
                     conn.execute(f'LISTEN "{self.channel}"')
                     self._try_lead(conn)
+                    self.epoch += 1
                     self._ready.set()
                     delay = 0.2
                     while not self._stop.is_set():

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import events
 from gateway.events import ChangeEvent
 from gateway.extensions import open_session
+from gateway.caller_cache import AUTH_CLASS, invalidate_in_process
 from gateway.live.bus import LocalBus, PgBus, make_bus
 
 log = logging.getLogger("gateway.live")
@@ -159,8 +160,18 @@ class Hub:
         itself sent the NOTIFY: gateway.live.bus)."""
         self.bus.publish(change)
 
+    def caller_cache_epoch(self) -> int | None:
+        """For gateway/caller_cache.py: on PostgreSQL, the listener connection invalidations arrive on, or
+        None while it is not listening (nothing may be served from the cache then)."""
+        if self.bus.kind != "pg":
+            return 0
+        return self.bus.epoch if self.bus.listening else None
+
     def _on_bus(self, change: ChangeEvent) -> None:
         """A change from any process (the listener thread; the writer's thread on the local bus)."""
+        if change.class_name == AUTH_CLASS:  # a session, user, provider or token changed somewhere
+            invalidate_in_process([change.object_id], self.engine)
+            return
         if change.class_name == SUBSCRIPTION_CLASS:
             self.subscriptions_changed()
             return

@@ -83,6 +83,7 @@ def entry(subpath: str) -> Response:
         req = NativeRequest(
             method=method, path=path, params=params, body=body if method != "GET" else None, raw=raw,
             content_type=request.content_type, meta=meta, config=current_app.config, session=session,
+            callers=current_app.extensions.get("phr_callers"),
         )
         download = method == "GET" and path.startswith("/files/")
         authenticate(req, check_keys=not download)

@@ -11,8 +11,10 @@ import orjson
 from sqlalchemy.orm import Session
 
 from gateway.access import ANONYMOUS, MASTER, Principal
+from gateway.caller_cache import CallerCache
 from gateway.keys import is_master_key
 from gateway.errors import DomainError, InvalidInput
+from gateway.models import User
 from gateway.services.files import FileService
 from gateway.services.objects import ObjectService
 from gateway.services.users import UserService
@@ -51,8 +53,15 @@ class NativeRequest:
     session: Session
     principal: Principal = ANONYMOUS
     session_token: str | None = None
-    user: Any = None
+    user_id: str | None = None
+    #: The app's CallerCache (gateway/caller_cache.py), when it has one.
+    callers: CallerCache | None = None
     _objects: ObjectService | None = field(default=None, repr=False)
+
+    @property
+    def user(self) -> User | None:
+        """The session token's user (loaded when a view needs more than its id)."""
+        return self.session.get(User, self.user_id) if self.user_id else None
 
     # -- collaborators, built once per request --
 
@@ -134,9 +143,8 @@ def authenticate(req: NativeRequest, *, check_keys: bool = True) -> None:
                 raise Unauthorized("unauthorized")
     token = meta.get("session_token")
     if token:
-        _, user, principal = req.users().principal_for_token(token)
-        req.session_token, req.user = token, user
-        req.principal = principal
+        caller = req.users().principal_for_token(token, req.callers)
+        req.session_token, req.user_id, req.principal = token, caller.user_id, caller.principal
 
 
 def require_master(req: NativeRequest) -> None:
