@@ -208,11 +208,16 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
 
         upgrade(app.extensions["phr_db"][0])
     app.extensions["phr_db"][0].dispose()
+    _check_port_free(host, port)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the
+            # workers; on one shared socket a few keep-alive clients all landed on one worker, leaving the
+            # other cores idle (docs/PERFORMANCE.md).
+            self.cfg.set("reuse_port", True)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)  # gthread: a WebSocket keeps its request thread (flask-sock)
             from gateway.live.server import post_worker_init
@@ -235,6 +240,18 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
             return app
 
     Server().run()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """SO_REUSEPORT lets a second server bind a port in use without an error: refuse it here instead."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def _smart_commands() -> None:
