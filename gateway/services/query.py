@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from gateway import access, audit
@@ -258,6 +258,12 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
         stmt = select(model).where(predicate).order_by(*order_clauses(spec, args.order))
         stmt = stmt.limit(min(args.limit, MAX_LIMIT)).offset(args.skip)
         rows = list(session.scalars(stmt))
+    return _answer(session, p, spec, rows, count, args, file_url)
+
+
+def _answer(session: Session, p: Principal, spec: ClassSpec, rows: list, count: int | None, args: QueryArgs,
+            file_url: codec.FileUrl | None) -> QueryResult:
+    """Encode, include, project, and audit what is handed out."""
     results = [codec.encode(spec, row, file_url=file_url) for row in rows]
     touched = [(spec.name, _profile_of(spec, row), row.object_id) for row in rows]
     if args.include:
@@ -270,12 +276,18 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
 
 def get_object(session: Session, p: Principal, class_name: str, object_id: str, *, include: list[str] | None = None,
                keys: list[str] | None = None, file_url: codec.FileUrl | None = None) -> dict[str, Any]:
-    """One object by id through the same path as queries (access, include, projection, audit)."""
-    args = QueryArgs(where={"objectId": object_id}, limit=1, include=include or [], keys=keys)
-    found = run_query(session, p, class_name, args, file_url).results
-    if not found:
+    """One object by id with the same access, include, projection and audit as a query. The statement is
+    built once per (class, caller) and reused with the id as a parameter: building it and computing its
+    cache key cost more than running it (docs/PERFORMANCE.md)."""
+    spec = spec_for(class_name, p)
+    access.require_authenticated(p)
+    stmt = access.memoized(("get_object", spec.name, p), lambda: select(spec.model).where(
+        spec.model.object_id == bindparam("phr_object_id"), visible(spec, p)).limit(1))
+    rows = list(session.scalars(stmt, {"phr_object_id": object_id}))
+    if not rows:
         raise NotFound("Object not found.")
-    return found[0]
+    args = QueryArgs(limit=1, include=include or [], keys=keys)
+    return _answer(session, p, spec, rows, None, args, file_url).results[0]
 
 
 def _profile_of(spec: ClassSpec, row) -> str | None:
