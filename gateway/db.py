@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 import secrets
 import string
-import time
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from sqlalchemy import JSON, DateTime, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,8 +85,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "postgresql" and not kwargs.get("pool_pre_ping"):
-        _ping_when_idle(engine)
+    if engine.dialect.name == "postgresql":
+        from gateway import pg
+
+        pg.install(engine, ping_when_idle=not kwargs.get("pool_pre_ping"))
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -113,36 +113,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
-
-
-#: A pooled connection unused for longer than this is tested (SELECT 1) before a request gets it.
-IDLE_PING_SECONDS = 2.0
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    """pool_pre_ping, but only for connections that sat idle: a database restart or an idle timeout
-    happens while a connection waits in the pool, and a connection given back milliseconds ago (every one,
-    under load) does not need a round trip per request to prove it (docs/PERFORMANCE.md). A connection that
-    fails its test is replaced (DisconnectionError: the pool retries with a new one); one that breaks while
-    busy is still noticed by SQLAlchemy, which then discards the whole pool."""
-
-    @event.listens_for(engine, "checkin")
-    def _checkin(_dbapi_conn, record) -> None:
-        record.info["phr_idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checkout(dbapi_conn, record, _proxy) -> None:
-        since = record.info.pop("phr_idle_since", None)
-        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
-            return
-        try:
-            cur = dbapi_conn.cursor()
-            try:
-                cur.execute("SELECT 1")
-            finally:
-                cur.close()
-        except Exception as e:  # noqa: BLE001 - any failure means: not usable, get a new one
-            raise DisconnectionError(f"stale pooled connection: {type(e).__name__}") from e
 
 
 def read_only_session(factory: sessionmaker[Session]) -> Session:

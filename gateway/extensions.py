@@ -36,7 +36,11 @@ class Database:
     def new_session(self) -> Session:
         from flask import current_app
 
-        return open_session(self._state()[1], current_app.config)
+        from gateway.pg import DEFERRED_BEGIN
+
+        session = open_session(self._state()[1], current_app.config)
+        session.info[DEFERRED_BEGIN] = True  # on PostgreSQL: BEGIN at the request's first write (gateway/pg.py)
+        return session
 
     @staticmethod
     def _close(_exc) -> None:
