@@ -14,9 +14,10 @@ FileUrl = Callable[[str], str]
 
 
 def iso(value: datetime) -> str:
-    """Parse's instant format: milliseconds and a Z."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """Parse's instant format: milliseconds and a Z (isoformat is C; strftime was 3 % of a native query)."""
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_iso(text: str) -> datetime:
