@@ -4,12 +4,14 @@ $inQuery $notInQuery $select $dontSelect), `order`, `limit`, `skip`, `count`, `k
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, not_, or_, select, true
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from gateway import access, audit
@@ -255,10 +257,17 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
         count = session.scalar(select(func.count()).select_from(model).where(predicate))
     rows = []
     if args.limit > 0:
-        stmt = select(model).where(predicate).order_by(*order_clauses(spec, args.order))
+        stmt = select(*columns(model)).where(predicate).order_by(*order_clauses(spec, args.order))
         stmt = stmt.limit(min(args.limit, MAX_LIMIT)).offset(args.skip)
-        rows = list(session.scalars(stmt))
+        rows = list(session.execute(stmt))
     return _answer(session, p, spec, rows, count, args, file_url)
+
+
+@functools.cache
+def columns(model) -> tuple:
+    """Every mapped column, labelled with its attribute name: query results are only encoded, so plain rows
+    (read like the ORM objects: row.object_id) do; building entities was ~13 % of a 20-row query."""
+    return tuple(getattr(model, a.key) for a in sa_inspect(model).column_attrs)
 
 
 def _answer(session: Session, p: Principal, spec: ClassSpec, rows: list, count: int | None, args: QueryArgs,
