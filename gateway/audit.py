@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.models import AuditLog, RecordVersion
+from gateway.services import write_buffer
 
 ACTIONS = ("create", "read", "query", "update", "delete", "share", "revoke", "login", "logout", "token",
            "export", "signup")
@@ -34,8 +35,11 @@ def record(
     profile_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Append one audit row in the caller's transaction (so a rolled-back write leaves no trace)."""
+    """Append one audit row in the caller's transaction (so a rolled-back write leaves no trace). Inside a
+    write scope (a Bundle) the row, its version and its AuditEvent are sent with the others."""
     assert action in ACTIONS, action
+    from gateway.services.fhir_store import FhirStore
+
     now = utcnow()
     who = p.user_id or p.client_id or actor_type(p)
     row = AuditLog(
@@ -45,16 +49,13 @@ def record(
         summary=f"{who} {action} {entity_type}/{entity_id}", details=details or None,
         acl={},
     )
-    session.add(row)
-    session.flush()
-    # The trail is itself versioned like every record, so amendments by the master key stay visible.
-    session.add(RecordVersion(
-        class_name="AuditLog", object_id=row.object_id, version=1, recorded_at=now, deleted=False,
-        data={"objectId": row.object_id, "entityType": entity_type, "entityId": entity_id, "action": action},
-    ))
-    from gateway.services.fhir_store import FhirStore
-
-    FhirStore(session).sync("AuditLog", row)
+    with write_buffer.scope(session) as buffer:
+        buffer.add(row)
+        # The trail is itself versioned like every record, so amendments by the master key stay visible.
+        data = {"objectId": row.object_id, "entityType": entity_type, "entityId": entity_id, "action": action}
+        buffer.insert(RecordVersion.__table__, [{"class_name": "AuditLog", "object_id": row.object_id, "version": 1,
+                                                 "recorded_at": now, "deleted": False, "data": data}])
+        FhirStore(session).sync("AuditLog", row, created=True)
     return row
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -59,31 +60,44 @@ def _partial_range(year: int, month: str | None, day: str | None) -> tuple[datet
     return datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
-def _children(node: Any, name: str, of_type: str | None, last: bool) -> Iterator[Any]:
-    if isinstance(node, list):
-        for item in node:
-            yield from _children(item, name, of_type, last)
-        return
-    if not isinstance(node, dict):
-        return
-    if name in node and not (last and of_type):
-        value = node[name]
-        yield from (value if isinstance(value, list) else [value])
-        return
-    # A choice element (value[x], effective[x], onset[x]...): match by the type suffix.
-    for key, value in node.items():
-        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
-            kind = key[len(name):]
-            if last and of_type and kind.lower() != of_type.lower():
-                continue
-            yield from (value if isinstance(value, list) else [value])
+def _children(nodes: list[Any], name: str, of_type: str | None, out: list[Any]) -> None:
+    """Append to `out` the `name` children of each node (lists flattened). `of_type` (on a path's last
+    element only) keeps the choice element of that type. Loops, not generators: this runs ~20 times for
+    every resource written."""
+    for node in nodes:
+        if isinstance(node, list):
+            _children(node, name, of_type, out)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if of_type is None and name in node:
+            value = node[name]
+            if isinstance(value, list):
+                out.extend(value)
+            else:
+                out.append(value)
+            continue
+        # A choice element (value[x], effective[x], onset[x]...): match by the type suffix.
+        n = len(name)
+        for key, value in node.items():
+            if key.startswith(name) and len(key) > n and key[n].isupper():
+                if of_type and key[n:].lower() != of_type.lower():
+                    continue
+                if isinstance(value, list):
+                    out.extend(value)
+                else:
+                    out.append(value)
 
 
 def values(resource: dict[str, Any], path: Path_) -> list[Any]:
     nodes: list[Any] = [resource]
+    last = len(path.elements) - 1
     for i, name in enumerate(path.elements):
-        last = i == len(path.elements) - 1
-        nodes = [child for node in nodes for child in _children(node, name, path.of_type, last)]
+        found: list[Any] = []
+        _children(nodes, name, path.of_type if i == last else None, found)
+        nodes = found
+        if not nodes:
+            return nodes
     if path.where:
         key, expected = path.where
         nodes = [n for n in nodes if isinstance(n, dict) and n.get(key) == expected]
@@ -170,12 +184,31 @@ def _quantity_rows(value: Any) -> Iterator[dict[str, Any]]:
         yield {"number": float(value)}
 
 
-def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str) -> list[dict[str, Any]]:
+def element_names(node: dict[str, Any]) -> set[str]:
+    """Every element name `_children` can match in `node`: its keys and, for choice elements, the prefix
+    before each upper-case letter (valueQuantity answers to value, effectiveDateTime to effective too)."""
+    names = set(node)
+    for key in node:
+        if not key.islower():
+            names.update(_choice_prefixes(key))
+    return names
+
+
+@lru_cache(maxsize=4096)
+def _choice_prefixes(key: str) -> tuple[str, ...]:
+    return tuple(key[:i] for i, c in enumerate(key) if i and c.isupper())
+
+
+def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str,
+                   present: set[str] | None = None) -> list[dict[str, Any]]:
+    """`present`: element_names(resource), to skip at once the paths whose first element is absent."""
     out: list[dict[str, Any]] = []
     paths = param.paths
     if param.code in _META_PARAMS:
         paths = (Path_(_META_PARAMS[param.code]),)
     for path in paths:
+        if present is not None and path.elements and path.elements[0] not in present:
+            continue
         for value in values(resource, path):
             if param.type == "token":
                 out.extend(_token_rows(value))
@@ -195,11 +228,13 @@ def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str) 
 def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, Any]]:
     """Every (param, value) row of one resource; _id and _lastUpdated live on fhir_resource itself."""
     rt = resource["resourceType"]
+    # A resource has a few of its type's ~30 parameters' elements: most paths end at the first step.
+    present = element_names(resource)
     rows = []
     for code, param in params_for(rt).items():
         if code in ("_id", "_lastUpdated"):
             continue
-        for row in rows_for_param(resource, param, base_url):
+        for row in rows_for_param(resource, param, base_url, present):
             row.update(resource_type=rt, resource_id=resource["id"], param=code)
             rows.append(row)
     return rows

@@ -5,6 +5,8 @@ and the audit trail apply entry by entry.
 
 - transaction: all or nothing. The entries run inside one SAVEPOINT in R4's order (DELETE, POST, PUT and
   PATCH, GET); the first failure undoes everything and the whole request answers that entry's error.
+  They also share one write scope (services/write_buffer.py): what they write reaches the database as a
+  few multi-row INSERTs, and what the policy answered for one entry's profile serves the next entries.
   `urn:uuid:` / `urn:oid:` fullUrls get their server ids before anything runs (from a conditional create's
   or conditional update's match, or a fresh id), and every reference to them, however deeply nested, is
   rewritten; a conditional reference (`Patient?identifier=...`) resolves to its one match.
@@ -31,6 +33,7 @@ from gateway.fhir import bundles
 from gateway.fhir.outcomes import from_error
 from gateway.fhir.params import RESOURCE_TYPES
 from gateway.models import FhirHistory, FhirResource
+from gateway.services import write_buffer
 from gateway.services.codec import iso
 from gateway.services.fhir_read import FhirReader
 from gateway.services.fhir_write import FhirWriter
@@ -100,7 +103,7 @@ class BundleService:
                 raise _located(err, f"Bundle.entry[{i}]") from None
         self._check_duplicates(entries)
         responses: dict[int, dict[str, Any]] = {}
-        with self.session.begin_nested():
+        with self.session.begin_nested(), write_buffer.scope(self.session):
             current: Entry | None = None
             try:
                 for current in entries:
@@ -120,7 +123,8 @@ class BundleService:
             savepoint = self.session.begin_nested()
             try:
                 # Batch entries are independent: no urn:uuid resolution (R4 http.html#brules).
-                response = self._execute(self._parse(i, e))
+                with write_buffer.scope(self.session):
+                    response = self._execute(self._parse(i, e))
                 savepoint.commit()
             except DomainError as err:
                 savepoint.rollback()
@@ -249,7 +253,7 @@ class BundleService:
             if e.if_none_exist and e.assigned is None:  # a batch entry (a transaction decided in _assign)
                 row, created = self.writer.conditional_create(_known(rt), resource, parse_qsl(e.if_none_exist))
                 return self._written(row, "201 Created" if created else "200 OK")
-            row = self.writer.create(_known(rt), resource, object_id=e.assigned)
+            row = self.writer.create(_known(rt), resource, object_id=e.assigned, fresh_id=e.assigned is not None)
             return self._written(row, "201 Created")
         if e.method == "PUT":
             if len(e.path) == 2:

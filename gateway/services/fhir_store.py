@@ -4,13 +4,15 @@ Called after every native write (services/objects.py, audit.py): the record goes
 the resource is stored as JSON text with its meta, its previous FHIR version goes to history, and its
 search values are re-indexed. Derived resources follow their sources: a Patient is re-made when one of
 its emergency contacts changes, and a Profile's blood group is its own Observation.
+Rows go through the write buffer (services/write_buffer.py): a Bundle's resources, history and index rows
+reach the database as a few multi-row INSERTs.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 import mappings
@@ -21,7 +23,7 @@ from gateway.models import (
     EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, SharedAccess, StoredFile,
 )
 from gateway.schema import ClassSpec, class_spec
-from gateway.services import codec
+from gateway.services import codec, write_buffer
 
 _EMPTY_INDEX_ROW = dict.fromkeys(("system", "value", "norm", "low", "high", "number", "target_type", "target_id"))
 #: The sharing category of the blood-group Observation: it is a laboratory result about the patient.
@@ -34,9 +36,11 @@ def mapping_context(session: Session) -> MappingContext:
     return MappingContext(base_url=base) if base else mappings.DEFAULT
 
 
-def native_record(session: Session, spec: ClassSpec, row) -> dict[str, Any]:
-    """The record as the mappings take it: Parse JSON with `_fhir`, providers included, file metadata."""
-    record = codec.encode(spec, row, with_fhir=True)
+def native_record(session: Session, spec: ClassSpec, row,
+                  encoded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record as the mappings take it: Parse JSON with `_fhir`, providers included, file metadata.
+    `encoded`: the row's codec.encode(..., with_fhir=True) when the caller made it already (left unchanged)."""
+    record = dict(encoded) if encoded is not None else codec.encode(spec, row, with_fhir=True)
     record["version"] = row.doc_version if spec.name == "MedicalDocument" else record.get("version")
     if record.get("version") is None:
         record.pop("version", None)
@@ -49,7 +53,8 @@ def native_record(session: Session, spec: ClassSpec, row) -> dict[str, Any]:
         if f.type == "File" and isinstance(record.get(name), dict):
             stored = session.get(StoredFile, record[name]["name"])
             if stored is not None:
-                record[name].update(contentType=stored.content_type, size=stored.size, hash=stored.sha1_b64)
+                record[name] = {**record[name], "contentType": stored.content_type, "size": stored.size,
+                                "hash": stored.sha1_b64}
     return record
 
 
@@ -58,22 +63,29 @@ class FhirStore:
         self.session = session
         self.ctx = mapping_context(session)
 
-    def sync(self, class_name: str, row, *, deleted: bool = False) -> None:
+    def sync(self, class_name: str, row, *, deleted: bool = False, created: bool = False,
+             encoded: dict[str, Any] | None = None) -> None:
+        """Bring the record's FHIR resource(s) up to date. `created`: the row was just inserted, so nothing
+        of it can be stored yet (no current version to read, no contacts, no index rows to clear)."""
         spec = class_spec(class_name)
         if spec.name not in mappings.CLASS_TO_RESOURCE:
             return
-        record = native_record(self.session, spec, row)
+        with write_buffer.scope(self.session):
+            self._sync(spec, row, deleted, created, encoded)
+
+    def _sync(self, spec: ClassSpec, row, deleted: bool, created: bool, encoded: dict[str, Any] | None) -> None:
+        record = native_record(self.session, spec, row, encoded)
         category = spec.category
         profile_id = row.object_id if spec.name == "Profile" else getattr(row, "profile_id", None)
         if spec.name == "Profile":
-            contacts = [] if deleted else self._contacts(row.object_id)
+            contacts = [] if deleted or created else self._contacts(row.object_id)
             resource = patient_mapping.to_fhir(record, self.ctx, emergency_contacts=contacts)
-            self._put(resource, spec.name, row.object_id, profile_id, None, deleted)
+            self._put(resource, spec.name, row.object_id, profile_id, None, deleted, new=created)
             obs = None if deleted else patient_mapping.blood_group_observation(record, self.ctx)
             obs_id = patient_mapping.blood_group_observation_id(row.object_id)
             if obs is not None:
-                self._put(obs, spec.name, row.object_id, profile_id, BLOOD_GROUP_CATEGORY, False)
-            elif self.session.get(FhirResource, ("Observation", obs_id)) is not None:
+                self._put(obs, spec.name, row.object_id, profile_id, BLOOD_GROUP_CATEGORY, False, new=created)
+            elif not created and self.session.get(FhirResource, ("Observation", obs_id)) is not None:
                 self._put({"resourceType": "Observation", "id": obs_id}, spec.name, row.object_id, profile_id,
                           BLOOD_GROUP_CATEGORY, True)
             return
@@ -87,7 +99,7 @@ class FhirStore:
         source = self._source(row, profile_id)
         if source and not deleted:
             resource = {**resource, "meta": {**(resource.get("meta") or {}), "source": source}}
-        self._put(resource, spec.name, row.object_id, profile_id, category, deleted)
+        self._put(resource, spec.name, row.object_id, profile_id, category, deleted, new=created)
         if spec.name == "SharedAccess" and row.provider_id:
             self.sync_group(row.provider_id)
         if spec.name == "EmergencyContact":
@@ -103,6 +115,15 @@ class FhirStore:
             return None
         if writer.startswith("client:"):
             return f"{self.ctx.base}/identifier/client/{writer[7:]}"
+        # The same for every record of a Bundle: asked once (ObjectService forgets it when a profile or a
+        # provider is written).
+        buffer = write_buffer.current(self.session)
+        if buffer is None:
+            return self._user_source(writer, profile_id)
+        return buffer.remember(("fhir-source", writer, profile_id),
+                               lambda: self._user_source(writer, profile_id))
+
+    def _user_source(self, writer: str, profile_id: str) -> str | None:
         owner = self.session.scalar(select(Profile.user_id).where(Profile.object_id == profile_id))
         if writer == owner:
             return None
@@ -142,38 +163,44 @@ class FhirStore:
         return [codec.encode(spec, r) for r in rows]
 
     def _put(self, resource: dict[str, Any], class_name: str, source_id: str, profile_id: str | None,
-             category: str | None, deleted: bool) -> None:
+             category: str | None, deleted: bool, *, new: bool = False) -> None:
+        """Store a version of the resource (`new`: it cannot have one yet), its history row and index rows."""
         rt, rid = resource["resourceType"], resource["id"]
-        now = utcnow()
-        current = self.session.get(FhirResource, (rt, rid))
-        if deleted and (current is None or current.deleted):
-            return
-        version = (current.version_id + 1) if current is not None else 1
-        resource = dict(resource)
-        meta = dict(resource.get("meta") or {})
-        meta.update(versionId=str(version), lastUpdated=codec.iso(now))
-        resource["meta"] = meta
-        body = orjson.dumps(resource).decode()
-        method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
-        first = current is None  # a resource never stored has no index rows to clear
-        if current is None:
-            current = FhirResource(resource_type=rt, id=rid)
-            self.session.add(current)
-        current.class_name, current.source_id = class_name, source_id
-        current.profile_id, current.category = profile_id, category
-        current.version_id, current.last_updated, current.deleted = version, now, deleted
-        if not deleted:
-            current.body = body
-        self.session.add(FhirHistory(resource_type=rt, id=rid, version_id=version, last_updated=now,
-                                     deleted=deleted, method=method, body=None if deleted else body))
-        if not first:
-            self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
-        if not deleted:
-            # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
-            # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
-            from gateway.fhir.extract import index_rows
+        with write_buffer.scope(self.session) as buffer:
+            current = None if new else self.session.get(FhirResource, (rt, rid))
+            if deleted and (current is None or current.deleted):
+                return
+            now = utcnow()
+            version = (current.version_id + 1) if current is not None else 1
+            meta = dict(resource.get("meta") or {})
+            meta.update(versionId=str(version), lastUpdated=codec.iso(now))
+            resource = {**resource, "meta": meta}
+            body = orjson.dumps(resource).decode()
+            method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
+            first = current is None  # a resource never stored has no index rows to clear
+            if current is None:  # a plain row: nothing reads a new resource back as an object
+                row = {"resource_type": rt, "id": rid, "class_name": class_name, "source_id": source_id,
+                       "profile_id": profile_id, "category": category, "version_id": version, "last_updated": now,
+                       "deleted": deleted, "body": body}
+                buffer.insert(FhirResource.__table__, [row])
+                buffer.resources[(rt, rid)] = row
+            else:
+                current.class_name, current.source_id = class_name, source_id
+                current.profile_id, current.category = profile_id, category
+                current.version_id, current.last_updated, current.deleted = version, now, deleted
+                if not deleted:
+                    current.body = body
+                buffer.resources[(rt, rid)] = current
+            buffer.insert(FhirHistory.__table__, [{
+                "resource_type": rt, "id": rid, "version_id": version, "last_updated": now, "deleted": deleted,
+                "method": method, "body": None if deleted else body}])
+            if not first:  # (the buffer sends the rows it holds before this runs)
+                self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt,
+                                                             FhirIndex.resource_id == rid))
+            if not deleted:
+                # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
+                # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
+                from gateway.fhir.extract import index_rows
 
-            rows = [{**_EMPTY_INDEX_ROW, **r} for r in index_rows(resource, self.ctx.base)]
-            if rows:
-                self.session.execute(insert(FhirIndex), rows)
-        self.session.flush()
+                rows = index_rows(resource, self.ctx.base)
+                buffer.insert(FhirIndex.__table__, [{**_EMPTY_INDEX_ROW, **r} for r in rows])

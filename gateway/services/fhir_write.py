@@ -19,6 +19,7 @@ from gateway.fhir import validation
 from gateway.fhir.params import RESOURCE_TYPES
 from gateway.models import FhirResource
 from gateway.schema import class_spec
+from gateway.services import write_buffer
 from gateway.services.consents import apply_consent_status
 from gateway.services.fhir_read import FhirReader
 from gateway.services.fhir_store import mapping_context
@@ -95,7 +96,9 @@ class FhirWriter:
 
     # ---- interactions ----
 
-    def create(self, rt: str, resource: dict[str, Any], *, object_id: str | None = None) -> FhirResource:
+    def create(self, rt: str, resource: dict[str, Any], *, object_id: str | None = None,
+               fresh_id: bool = False) -> FhirResource:
+        """`fresh_id`: the server just made `object_id` (see ObjectService.create)."""
         self._check(rt, resource)
         if rt == "Observation" and patient_mapping.is_blood_group_observation(resource):
             raise Unprocessable("A blood group is part of the Patient's profile: update "
@@ -104,12 +107,18 @@ class FhirWriter:
         if rt == "Consent":
             apply_consent_status(resource, native)
         self._smart(rt, "c", [_profile_of(native)])
-        written = self.objects.create(cls, native, fhir=fhir, object_id=object_id)
-        return self._fresh(rt, written.row.object_id)
+        with write_buffer.scope(self.session):
+            written = self.objects.create(cls, native, fhir=fhir, object_id=object_id, fresh_id=fresh_id)
+            return self._fresh(rt, written.row.object_id)
 
     def update(self, rt: str, rid: str, resource: dict[str, Any], *, if_match: str | None = None
                ) -> tuple[FhirResource, bool]:
         """Replace the resource (or create it under a client-chosen id); returns (row, created)."""
+        with write_buffer.scope(self.session):
+            return self._update(rt, rid, resource, if_match)
+
+    def _update(self, rt: str, rid: str, resource: dict[str, Any], if_match: str | None
+                ) -> tuple[FhirResource, bool]:
         self._check(rt, resource)
         if resource.get("id") != rid:
             raise InvalidInput(f"The resource id ({resource.get('id')!r}) must equal the id in the URL ({rid!r})")
@@ -207,6 +216,13 @@ class FhirWriter:
             raise Forbidden("The access token is for another patient")
 
     def _fresh(self, rt: str, rid: str) -> FhirResource:
+        """The resource as just written: the write buffer holds it (no need to read it back)."""
+        buffer = write_buffer.current(self.session)
+        row = buffer.resources.get((rt, rid)) if buffer is not None else None
+        if isinstance(row, dict):  # a new resource, inserted as a plain row
+            return FhirResource(**row)
+        if row is not None:
+            return row
         row = self.current(rt, rid)
         if row is None:
             raise NotFound(f"{rt}/{rid} was not stored")

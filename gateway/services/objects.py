@@ -1,5 +1,9 @@
 """Create, read, update and delete native objects, with Parse's update operators, ACLs, version history,
-soft delete and the audit trail. Every decision about who may do what is gateway.access's."""
+soft delete and the audit trail. Every decision about who may do what is gateway.access's.
+
+Writes go through the write buffer (services/write_buffer.py): inside a Bundle's scope, its records and
+everything derived from them reach the database as a few multi-row INSERTs, and what the policy answered
+for the first record of a profile serves the next ones."""
 from __future__ import annotations
 
 import re
@@ -18,12 +22,15 @@ from gateway.models import (
     AclEntry, MedicalDocument, Profile, ProfileRecord, Provider, RecordVersion, SharedAccess, StoredFile, User,
 )
 from gateway.schema import ClassSpec, FieldSpec, class_spec
-from gateway.services import codec
+from gateway.services import codec, write_buffer
 from gateway.services.files import attach_to_document
 from gateway.services.fhir_store import FhirStore
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 READONLY_BUILTINS = ("objectId", "createdAt", "updatedAt")
+#: Classes whose writes can change what the policy answers (ownership, grants, providers, accounts): the
+#: answers a write scope remembers are forgotten when one is written.
+_POLICY_CLASSES = frozenset({Profile, SharedAccess, Provider, User})
 
 
 def spec_for(class_name: str, p: Principal) -> ClassSpec:
@@ -68,9 +75,10 @@ class ObjectService:
     # ---- writing ----
 
     def create(self, class_name: str, data: dict[str, Any], *, fhir: dict[str, Any] | None = None,
-               object_id: str | None = None) -> WriteResult:
+               object_id: str | None = None, fresh_id: bool = False) -> WriteResult:
         """Create from native JSON. The FHIR face also hands over `fhir` (elements without a column, kept
-        losslessly) and may choose the id (FHIR update-as-create)."""
+        losslessly) and may choose the id (FHIR update-as-create); `fresh_id` says the server just made
+        that id (a transaction's POST entry), so, like an id made here, it needs no check for a clash."""
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
         values, acl, _ = self._decode_body(spec, data, creating=True)
@@ -79,36 +87,46 @@ class ObjectService:
             # A provider describing itself (e.g. POST /fhir/Practitioner, which has no login field).
             values["user_id"] = self.p.user_id
         self._check_required(spec, values)
-        self._check_references(spec, values, None)
-        access.check_create(self.session, spec.model, self.p, values)
-        if acl is not None and not access.may_set_acl(self.session, spec.model, self.p, values.get("profile_id")):
-            raise Forbidden("Only the owner may set an ACL.")
-        now = self.now()
-        if object_id is not None and self.session.get(spec.model, object_id) is not None:
-            raise Conflict(f"{spec.name} {object_id} already exists.")
-        row = spec.model(object_id=object_id or new_object_id(), created_at=now, updated_at=now, version=1,
-                         fhir=fhir, **values)
-        row.acl = acl if acl is not None else access.default_acl(self.session, spec.model, self.p, values)
-        row.written_by = writer_of(self.p)
-        self.session.add(row)
-        self.session.flush()
-        if spec.model is MedicalDocument:
-            attach_to_document(self.session, row.file_name, row.object_id)
-        self._sync_acl(spec, row)
-        self._snapshot(spec, row)
-        action = "share" if spec.model is SharedAccess else "create"
-        audit.record(self.session, self.p, action, spec.name, row.object_id, profile_id=_profile_of(row))
+        with write_buffer.scope(self.session) as buffer:
+            self._check_references(spec, values, None, buffer)
+            self._check_create(spec, values, buffer)
+            if acl is not None and not access.may_set_acl(self.session, spec.model, self.p,
+                                                          values.get("profile_id")):
+                raise Forbidden("Only the owner may set an ACL.")
+            now = self.now()
+            if object_id is not None and not fresh_id and self.session.get(spec.model, object_id) is not None:
+                raise Conflict(f"{spec.name} {object_id} already exists.")
+            row = spec.model(object_id=object_id or new_object_id(), created_at=now, updated_at=now, version=1,
+                             fhir=fhir, **values)
+            row.acl = acl if acl is not None else self._default_acl(spec, values, buffer)
+            row.written_by = writer_of(self.p)
+            buffer.add(row)
+            if spec.model in _POLICY_CLASSES:
+                buffer.forget()
+            if spec.model is Profile:
+                buffer.memo[("profile-exists", row.object_id)] = True
+            if spec.model is MedicalDocument:
+                attach_to_document(self.session, row.file_name, row.object_id)
+            self._sync_acl(spec, row, buffer, created=True)
+            self._snapshot(spec, row, buffer, created=True)
+            action = "share" if spec.model is SharedAccess else "create"
+            audit.record(self.session, self.p, action, spec.name, row.object_id, profile_id=_profile_of(row))
         return WriteResult(row, echo)
 
     def update(self, class_name: str, object_id: str, data: dict[str, Any], *, fhir: Any = ...) -> WriteResult:
         """Update from native JSON (values and __op operators); the FHIR face also replaces `fhir`."""
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
-        row = self.load(spec, object_id, for_write=True)
+        with write_buffer.scope(self.session) as buffer:
+            return self._update(spec, object_id, data, fhir, buffer)
+
+    def _update(self, spec: ClassSpec, object_id: str, data: dict[str, Any], fhir: Any,
+                buffer: write_buffer.WriteBuffer) -> WriteResult:
+        row = self.load(spec, object_id, for_write=True)  # (its SELECT flushes whatever is pending first)
         values, acl, echo = self._decode_body(spec, data, creating=False, row=row)
         if "profile_id" in values and values["profile_id"] != getattr(row, "profile_id", None) and not self.p.master:
             raise Forbidden("A record cannot be moved to another profile.")
-        self._check_references(spec, values, row)
+        self._check_references(spec, values, row, buffer)
         if acl is not None and not access.may_set_acl(self.session, spec.model, self.p, getattr(row, "profile_id", None), row):
             raise Forbidden("Only the owner may set an ACL.")
         if spec.model is MedicalDocument and "file_name" in values and values["file_name"] != row.file_name:
@@ -128,11 +146,13 @@ class ObjectService:
         row.version += 1
         row.written_by = writer_of(self.p)
         self.session.flush()
+        if spec.model in _POLICY_CLASSES:
+            buffer.forget()
         if spec.model is MedicalDocument:
             attach_to_document(self.session, row.file_name, row.object_id)
         if acl is not None:
-            self._sync_acl(spec, row)
-        self._snapshot(spec, row)
+            self._sync_acl(spec, row, buffer)
+        self._snapshot(spec, row, buffer)
         audit.record(self.session, self.p, "revoke" if revoking else "update", spec.name, row.object_id,
                      profile_id=_profile_of(row))
         return WriteResult(row, echo)
@@ -140,20 +160,28 @@ class ObjectService:
     def delete(self, class_name: str, object_id: str) -> None:
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
+        with write_buffer.scope(self.session) as buffer:
+            self._delete(spec, object_id, buffer)
+
+    def _delete(self, spec: ClassSpec, object_id: str, buffer: write_buffer.WriteBuffer) -> None:
         row = self.load(spec, object_id, for_write=True, delete=True)
         profile_id = _profile_of(row)
+        if spec.model in _POLICY_CLASSES:
+            buffer.forget()
         if spec.model.__soft_delete__:
             row.deleted_at = self.now()
             row.updated_at = row.deleted_at
             row.version += 1
             self.session.flush()
-            self._snapshot(spec, row, deleted=True)
+            self._snapshot(spec, row, buffer, deleted=True)
         else:
             if spec.model is User:
                 _check_user_deletable(self.session, row.object_id)
             # Audit first: the row names its actor, and the actor may be the account being deleted
-            # (the foreign key then becomes NULL; the summary keeps the id).
+            # (the foreign key then becomes NULL; the summary keeps the id). Flushed before the DELETE: one
+            # flush would run the DELETE before the INSERT.
             audit.record(self.session, self.p, "delete", spec.name, object_id, profile_id=profile_id)
+            buffer.flush()
             self.session.execute(sql_delete(AclEntry).where(
                 AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
             self.session.delete(row)
@@ -216,7 +244,8 @@ class ObjectService:
         if spec.model is SharedAccess and not (values.get("grantee_id") or values.get("provider_id")):
             raise ValidationFailed("grantee or provider is required")
 
-    def _check_references(self, spec: ClassSpec, values: dict[str, Any], row) -> None:
+    def _check_references(self, spec: ClassSpec, values: dict[str, Any], row,
+                          buffer: write_buffer.WriteBuffer) -> None:
         """Pointers must name objects the caller can see; a new file must be the caller's own upload."""
         for name, f in spec.fields.items():
             value = values.get(f.attr)
@@ -233,9 +262,10 @@ class ObjectService:
                 if self.session.scalar(stmt) is None:
                     raise InvalidInput(f"{name} points to an object that does not exist.", parse_code=106)
             if f.type == "Pointer" and f.target == "Profile":
-                exists_ = self.session.scalar(select(Profile.object_id).where(
-                    Profile.object_id == value, Profile.deleted_at.is_(None)))
-                if exists_ is None:
+                # Every record of a Bundle names the same profile: asked once per write scope.
+                exists_ = buffer.remember(("profile-exists", value), lambda: self.session.scalar(select(
+                    Profile.object_id).where(Profile.object_id == value, Profile.deleted_at.is_(None))) is not None)
+                if not exists_:
                     raise Forbidden(f"Permission denied for action create on class {spec.name}.")
             if f.type == "File":
                 stored = self.session.get(StoredFile, value)
@@ -246,24 +276,35 @@ class ObjectService:
                 if stored.document_id is not None and (row is None or stored.document_id != row.object_id):
                     raise Forbidden(f"{name} already belongs to another document.")
 
-    def _sync_acl(self, spec: ClassSpec, row) -> None:
-        self.session.execute(sql_delete(AclEntry).where(
-            AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
-        for principal, rights in (row.acl or {}).items():
-            self.session.add(AclEntry(
-                class_name=spec.name, object_id=row.object_id, principal=principal,
-                can_read=bool(rights.get("read")), can_write=bool(rights.get("write")),
-            ))
-        self.session.flush()
+    def _check_create(self, spec: ClassSpec, values: dict[str, Any], buffer: write_buffer.WriteBuffer) -> None:
+        """access.check_create, asked once per write scope for the same inputs (it reads the class, the
+        caller, and the values' profile and user)."""
+        key = ("check-create", spec.model, self.p, values.get("profile_id"), values.get("user_id"))
+        buffer.remember(key, lambda: access.check_create(self.session, spec.model, self.p, values) or True)
 
-    def _snapshot(self, spec: ClassSpec, row, *, deleted: bool = False) -> None:
+    def _default_acl(self, spec: ClassSpec, values: dict[str, Any], buffer: write_buffer.WriteBuffer) -> dict:
+        """access.default_acl, asked once per write scope for the same inputs (class, caller, profile, user)."""
+        key = ("default-acl", spec.model, self.p, values.get("profile_id"), values.get("user_id"))
+        acl = buffer.remember(key, lambda: access.default_acl(self.session, spec.model, self.p, values))
+        return {principal: dict(rights) for principal, rights in acl.items()}
+
+    def _sync_acl(self, spec: ClassSpec, row, buffer: write_buffer.WriteBuffer, *, created: bool = False) -> None:
+        if not created:  # a new object has no entries yet
+            self.session.execute(sql_delete(AclEntry).where(
+                AclEntry.class_name == spec.name, AclEntry.object_id == row.object_id))
+        buffer.insert(AclEntry.__table__, [
+            {"class_name": spec.name, "object_id": row.object_id, "principal": principal,
+             "can_read": bool(rights.get("read")), "can_write": bool(rights.get("write"))}
+            for principal, rights in (row.acl or {}).items()])
+
+    def _snapshot(self, spec: ClassSpec, row, buffer: write_buffer.WriteBuffer, *, deleted: bool = False,
+                  created: bool = False) -> None:
         """Keep this version, and bring the FHIR view of the record up to date in the same transaction."""
-        self.session.add(RecordVersion(
-            class_name=spec.name, object_id=row.object_id, version=row.version, recorded_at=row.updated_at,
-            deleted=deleted, data=codec.encode(spec, row, with_fhir=True),
-        ))
-        self.session.flush()
-        FhirStore(self.session).sync(spec.name, row, deleted=deleted)
+        data = codec.encode(spec, row, with_fhir=True)
+        buffer.insert(RecordVersion.__table__, [{
+            "class_name": spec.name, "object_id": row.object_id, "version": row.version,
+            "recorded_at": row.updated_at, "deleted": deleted, "data": data}])
+        FhirStore(self.session).sync(spec.name, row, deleted=deleted, created=created, encoded=data)
         kind = "delete" if deleted else ("create" if row.version == 1 else "update")
         events.publish(self.session, events.ChangeEvent(spec.name, row.object_id, _profile_of(row), kind, row.version))
 

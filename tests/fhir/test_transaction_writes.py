@@ -1,0 +1,193 @@
+"""What a transaction Bundle writes, now that its rows go to the database together (services/write_buffer.py):
+a number of SQL statements that does not grow with the number of resources, exactly one audit row and one
+AuditEvent per written record, index rows equal to what the stored bodies index to, nothing at all when an
+entry fails, and reads inside the transaction that see its writes."""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import orjson
+from sqlalchemy import event, func, select
+
+from gateway.fhir.extract import index_rows
+from gateway.models import (
+    AclEntry, AuditLog, EmergencyContact, FhirHistory, FhirIndex, FhirResource, LabResult, Profile, RecordVersion,
+    Vaccination,
+)
+from tests.fhir import synthea
+from tests.fhir.conftest import body, load_record, outcome
+
+BASE = "http://testserver/fhir"
+TABLES = (Profile, LabResult, Vaccination, EmergencyContact, AclEntry, RecordVersion, AuditLog, FhirResource,
+          FhirHistory, FhirIndex)
+
+
+@contextlib.contextmanager
+def statements(engine, monkeypatch):
+    """SQL statements sent on `engine`: executes (a batched INSERT is one) and, on PostgreSQL, COPYs, which
+    psycopg runs outside SQLAlchemy's events. Change notifications (one per event, sent by the bus at
+    commit) are left out: they are the bus's, not the write's."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "pg_notify" not in statement:
+            seen.append(statement)
+
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        plain = psycopg.Cursor.copy
+
+        def copy(self, statement, *args, **kwargs):
+            seen.append(str(statement))
+            return plain(self, statement, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def contact(patient: str) -> dict:
+    return {"resourceType": "RelatedPerson", "patient": {"reference": patient},
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                          "code": "SPS", "display": "spouse"}]}],
+            "name": [{"text": "Pat Partner"}], "telecom": [{"system": "phone", "value": "+1 555 0100"}]}
+
+
+def with_contact(bundle: dict) -> dict:
+    patient = bundle["entry"][0]["fullUrl"]
+    bundle["entry"].append({"fullUrl": synthea.urn(), "resource": contact(patient),
+                            "request": {"method": "POST", "url": "RelatedPerson"}})
+    return bundle
+
+
+def counts(db_session) -> dict[str, int]:
+    return {m.__tablename__: db_session.scalar(select(func.count()).select_from(m)) for m in TABLES}
+
+
+def test_statements_do_not_grow_with_the_number_of_resources(engine, person, monkeypatch):
+    """Before the write buffer a created resource cost ~36 statements (3,364 for a Bundle of 93); now the
+    Bundle's rows go as a few INSERTs (or COPYs) per table, however many resources it holds."""
+    sent = {}
+    for name, n in (("small", 5), ("large", 60)):
+        who = person(name)
+        bundle = with_contact(synthea.record_bundle(labs=n, vaccines=n // 5 + 1, seed=n))
+        with statements(engine, monkeypatch) as seen:
+            result = who.fhir.transaction(bundle)
+        assert len(result["entry"]) == len(bundle["entry"])
+        sent[name] = (len(seen), len(bundle["entry"]))
+    (small, small_n), (large, large_n) = sent["small"], sent["large"]
+    assert large_n - small_n > 50
+    assert large - small <= 2, sent  # per Bundle, not per resource
+    assert large <= 120, sent  # where there were ~36 per resource (2,700 for this Bundle)
+
+
+def test_one_audit_row_and_one_audit_event_per_written_record(person, db_session):
+    """DESIGN.md: every write writes one AuditLog row (FHIR AuditEvent), also inside a Bundle."""
+    alice = person("alice")
+    bundle = with_contact(synthea.record_bundle(labs=3, vaccines=2, allergies=1, meds=1))
+    result = alice.fhir.transaction(bundle)
+    created = [e["response"]["location"].split("/")[:2] for e in result["entry"]]
+    pid = created[0][1]
+    record_ids = {rid for _rt, rid in created}
+    rows = db_session.scalars(select(AuditLog).where(AuditLog.profile_id == pid)).all()
+    assert sorted(r.entity_id for r in rows) == sorted(record_ids)  # one each, none twice
+    assert {r.action for r in rows} == {"create"}
+    assert Counter(r.entity_type for r in rows) == Counter(
+        {"Profile": 1, "LabResult": 3, "Vaccination": 2, "Allergy": 1, "Medication": 1, "EmergencyContact": 1})
+    for r in rows:
+        event_row = db_session.get(FhirResource, ("AuditEvent", r.object_id))
+        assert event_row is not None and event_row.version_id == 1 and event_row.profile_id == pid
+        event_body = orjson.loads(event_row.body)
+        assert event_body["entity"][0]["what"]["reference"].endswith(r.entity_id)
+        assert db_session.scalar(select(func.count()).select_from(FhirHistory).where(
+            FhirHistory.resource_type == "AuditEvent", FhirHistory.id == r.object_id)) == 1
+        assert db_session.scalar(select(func.count()).select_from(RecordVersion).where(
+            RecordVersion.class_name == "AuditLog", RecordVersion.object_id == r.object_id)) == 1
+    # every record: one version, one owner-only ACL entry
+    for rt, rid in created:
+        assert db_session.scalar(select(func.count()).select_from(RecordVersion).where(
+            RecordVersion.object_id == rid, RecordVersion.class_name != "AuditLog")) == 1
+        acl = db_session.scalars(select(AclEntry).where(AclEntry.object_id == rid)).all()
+        assert [(a.principal, a.can_read, a.can_write) for a in acl] == [(alice.user_id, True, True)]
+    # the Patient was re-made once, when its contact arrived: two versions, the second with the contact
+    history = db_session.scalars(select(FhirHistory.version_id).where(
+        FhirHistory.resource_type == "Patient", FhirHistory.id == pid).order_by(FhirHistory.version_id)).all()
+    assert history == [1, 2]
+    assert alice.fhir.read(f"Patient/{pid}")["contact"][0]["name"]["text"] == "Pat Partner"
+
+
+def _stored_index(db_session, rt: str, rid: str) -> Counter:
+    rows = db_session.scalars(select(FhirIndex).where(FhirIndex.resource_type == rt, FhirIndex.resource_id == rid))
+    return Counter((r.param, r.system, r.value, r.norm, r.low, r.high, r.number, r.target_type, r.target_id)
+                   for r in rows)
+
+
+def _expected_index(resource: dict) -> Counter:
+    def ms(t):  # UTCDateTime keeps milliseconds
+        return t.replace(microsecond=t.microsecond // 1000 * 1000) if t is not None else None
+
+    return Counter((r["param"], r.get("system"), r.get("value"), r.get("norm"), ms(r.get("low")), ms(r.get("high")),
+                    r.get("number"), r.get("target_type"), r.get("target_id")) for r in index_rows(resource, BASE))
+
+
+def test_index_rows_are_those_of_the_stored_bodies(person, db_session):
+    """Every resource the Bundle wrote (records, the re-made Patient, the AuditEvents) is indexed exactly as
+    its stored body indexes: no row missing, none left over from the Patient's first version."""
+    alice = person("alice")
+    result = alice.fhir.transaction(with_contact(synthea.record_bundle(labs=4, vaccines=2)))
+    pid = result["entry"][0]["response"]["location"].split("/")[1]
+    stored = db_session.scalars(select(FhirResource).where(FhirResource.profile_id == pid)).all()
+    assert Counter(r.resource_type for r in stored)["AuditEvent"] == len(result["entry"])
+    for row in stored:
+        got, want = _stored_index(db_session, row.resource_type, row.id), _expected_index(orjson.loads(row.body))
+        assert want and got == want, (row.resource_type, row.id)
+
+
+def test_a_failing_entry_leaves_nothing_behind(person, db_session):
+    """All or nothing: the entries that ran before the failing one wrote nothing that stays, not even
+    audit rows, versions, ACL entries or index rows."""
+    alice = load_record(person("alice"), labs=1)
+    before = counts(db_session)
+    bundle = with_contact(synthea.record_bundle(labs=5, vaccines=2, seed=3))
+    bad = synthea.lab(bundle["entry"][0]["fullUrl"], 9, synthea.date(2024, 1, 1))
+    bad["status"] = "not-a-status"
+    bundle["entry"].append({"fullUrl": synthea.urn(), "resource": bad, "request": {"method": "POST", "url": "Observation"}})
+    outcome(alice.fhir.post("", bundle), 422)
+    assert counts(db_session) == before
+
+
+def test_reads_in_the_transaction_see_its_writes(person):
+    """GET entries run last (R4) and find what the POSTs wrote: records, search index, reference targets."""
+    alice = person("alice")
+    bundle = synthea.record_bundle(labs=3, vaccines=0, allergies=0, meds=0)
+    patient = bundle["entry"][0]["fullUrl"]
+    bundle["entry"][:0] = [{"request": {"method": "GET", "url": f"Observation?subject={patient}&code=2339-0"}},
+                           {"request": {"method": "GET", "url": "Patient?family=Rutherford"}}]
+    result = alice.fhir.transaction(bundle)
+    search, read = result["entry"][0]["resource"], result["entry"][1]["resource"]
+    glucose = [e for e in result["entry"][2:] if e["resource"]["resourceType"] == "Observation"
+               and e["resource"]["code"]["coding"][0]["code"] == "2339-0"]
+    assert search["total"] == len(glucose) == 1
+    assert search["entry"][0]["resource"]["id"] == glucose[0]["resource"]["id"]
+    assert [e["resource"]["id"] for e in read["entry"]] == [result["entry"][2]["resource"]["id"]]
+
+
+def test_batch_entries_keep_their_own_audit_rows(person, db_session):
+    """A batch's failing entry writes nothing; the others stand with one audit row each."""
+    alice = load_record(person("alice"), labs=1)
+    good = [synthea.lab(alice.ref, i, synthea.date(2024, 1, 1 + i)) for i in range(3)]
+    bad = dict(good[0], status="not-a-status")
+    entries = [{"resource": r, "request": {"method": "POST", "url": "Observation"}} for r in (good[0], bad, *good[1:])]
+    audit_before = db_session.scalar(select(func.count()).select_from(AuditLog))
+    result = body(alice.fhir.post("", {"resourceType": "Bundle", "type": "batch", "entry": entries}))
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses[0] == statuses[2] == statuses[3] == "201 Created" and statuses[1].startswith("422")
+    created = {e["response"]["location"].split("/")[1] for e in result["entry"] if "location" in e["response"]}
+    rows = db_session.scalars(select(AuditLog.entity_id).where(AuditLog.profile_id == alice.patient_id,
+                                                               AuditLog.entity_type == "LabResult")).all()
+    assert created <= set(rows) and db_session.scalar(select(func.count()).select_from(AuditLog)) - audit_before == 3
