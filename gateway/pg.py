@@ -90,6 +90,13 @@ def _after_begin(session: Session, _transaction, connection) -> None:
         dbapi_conn.autocommit = True
 
 
+def ensure_transaction(dbapi_conn) -> None:
+    """Open the deferred transaction if it is not yet: for writes that do not go through SQLAlchemy's
+    execution (COPY, gateway/services/write_buffer.py)."""
+    if dbapi_conn.autocommit and dbapi_conn.info.transaction_status == IDLE:
+        dbapi_conn.execute("BEGIN")
+
+
 def _before_cursor_execute(conn, cursor, statement: str, _params, context, _many) -> None:
     dbapi_conn = cursor.connection
     if not dbapi_conn.autocommit or dbapi_conn.info.transaction_status != IDLE:

@@ -72,8 +72,11 @@ def _notify_in_transaction(session: Session) -> None:
         return
     conn = session.connection()
     channel = channel_for(engine, conn)
-    for change in changes:
-        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": encode(change)})
+    # One statement for all of them (a transaction Bundle makes one change per resource); unnest keeps the
+    # array's order, so subscribers hear the changes in the order they were made.
+    conn.execute(text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) WITH ORDINALITY "
+                      "AS t(p, n) ORDER BY n"),
+                 {"channel": channel, "payloads": [encode(c) for c in changes]})
 
 
 def channel_for(engine: Engine, conn: Connection | None = None) -> str:

@@ -129,3 +129,24 @@ def test_a_write_in_one_process_reaches_a_live_query_client_of_another(committed
         hub.stop()
         for a in {writer_app, reader_app}:
             a.extensions["phr_db"][0].dispose()
+
+
+def test_the_changes_of_one_transaction_arrive_in_the_order_they_were_made(committed_url):
+    if not committed_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    engine = make_engine(committed_url)
+    heard = Collector()
+    bus = PgBus(engine, heard)
+    try:
+        bus.start()
+        ids = [f"o{i:03d}" for i in range(50)]
+        with open_session(make_sessionmaker(engine), {"BASE_URL": "http://x"}) as s:
+            s.connection()
+            for oid in ids:
+                events.publish(s, events.ChangeEvent("Observation", oid, "p1", "create", 1))
+            s.commit()
+        assert wait_for(lambda: len(heard.got) == len(ids))
+        assert heard.ids() == ids
+    finally:
+        bus.stop()
+        engine.dispose()

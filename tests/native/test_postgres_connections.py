@@ -134,6 +134,23 @@ def test_every_write_of_a_request_runs_in_one_transaction(app, in_transaction):
     assert len(writes) >= 3 and all(open_ for _, open_ in writes), in_transaction
 
 
+def test_rows_sent_by_copy_are_inside_the_transaction_too(app, monkeypatch):
+    import psycopg
+
+    states = []
+    original = psycopg.Cursor.copy
+
+    def spy(self, *args, **kwargs):
+        states.append(self.connection.info.transaction_status)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", spy)
+    a, pid = alice(app)
+    states.clear()
+    ok(a.post("/classes/Allergy", {"substance": "Peanut", "profile": pointer("Profile", pid)}), 201)
+    assert states and IDLE not in states, states
+
+
 def test_a_failed_transactional_batch_leaves_nothing(app):
     a, pid = alice(app)
     body = {"transaction": True, "requests": [
