@@ -5,6 +5,17 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response
+from flask.sessions import SecureCookieSessionInterface
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions (the sign-in and account pages use them), without building a signer
+    for each API request that carries no session cookie (~1 % of a native GET)."""
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -22,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cfg = config_mod.load(config)
     app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"])
     app.config.update(cfg)
+    app.session_interface = CookieSessions()
     db.init_app(app)
     app.register_blueprint(native_bp)
     app.register_blueprint(fhir_bp)
