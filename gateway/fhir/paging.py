@@ -9,12 +9,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
-from sqlalchemy.orm import aliased
 
 from gateway.errors import InvalidInput
 from gateway.fhir.extract import MAX_DATE, MIN_DATE
 from gateway.fhir.params import params_for
-from gateway.models import FhirIndex
+from gateway.fhir.search import index_alias
 
 _HIGH_TEXT, _LOW_TEXT = "\uffff", ""
 _HIGH_NUM, _LOW_NUM = 1e300, -1e300
@@ -38,7 +37,7 @@ def sort_keys(R, rt: str, sort: str | None) -> list[tuple[ColumnElement, bool]]:
         param = params_for(rt).get(code)
         if param is None:
             raise InvalidInput(f"Unknown sort parameter '{code}' for {rt}")
-        I = aliased(FhirIndex)
+        I = index_alias()
         column, low, high = {
             "date": (I.low, MIN_DATE, MAX_DATE), "string": (I.norm, _LOW_TEXT, _HIGH_TEXT),
             "token": (I.value, _LOW_TEXT, _HIGH_TEXT), "reference": (I.target_id, _LOW_TEXT, _HIGH_TEXT),

@@ -32,6 +32,13 @@ CONTROL = {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements"
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
+def index_alias():
+    """The columns of a fresh alias of fhir_index (`I.value`, `I.target_id`, as on the model). A plain table
+    alias, not an ORM `aliased(FhirIndex)`: building a criterion on the ORM alias cost ~0.3 ms, on this one
+    ~0.1 ms, and a search builds one per criterion on every request."""
+    return FhirIndex.__table__.alias().c
+
+
 class SearchError(InvalidInput):
     """A search the server cannot run: 400 with an OperationOutcome naming the parameter."""
 
@@ -205,7 +212,7 @@ class Compiler:
 
     @staticmethod
     def _exists(R, rt: str, code: str, clause: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
-        I = aliased(FhirIndex)
+        I = index_alias()
         return exists(select(I.pk).where(I.resource_type == rt, I.resource_id == R.id, I.param == code, clause(I)))
 
     def value_clause(self, I, param: SearchParam, modifier: str | None, value: str) -> ColumnElement[bool]:
@@ -328,7 +335,7 @@ class Compiler:
         if inner_base not in params_for(other) and inner_base not in ("_id", "_lastUpdated"):
             raise SearchError(f"Unknown search parameter '{inner_name}' for {other}")
         O = aliased(FhirResource)
-        I = aliased(FhirIndex)
+        I = index_alias()
         matching = select(O.id).where(O.resource_type == other, O.deleted.is_(False), self.readable(O),
                                       self.criterion(O, other, Criterion(inner_base, inner_mod or None, c.values)))
         pointing = select(I.target_id).where(I.resource_type == other, I.param == ref_param, I.target_type == rt,
