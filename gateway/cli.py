@@ -248,8 +248,11 @@ def _check_port_free(host: str, port: int) -> None:
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As gunicorn binds: connections of a server that just stopped (TIME_WAIT) do not make it busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
+            s.listen(1)
         except OSError as e:
             raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}") from None
 

@@ -142,3 +142,18 @@ def test_console_script_runs_as_a_subprocess(migrated, env):
                         env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert orjson.loads(ok.stdout.strip().splitlines()[-1])["role"] == "provider"
+
+
+def test_serve_refuses_a_port_in_use(migrated):
+    """Workers listen with SO_REUSEPORT, which would let a second server share a busy port silently."""
+    import socket
+
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        r = migrated("serve", "--port", str(busy.getsockname()[1]))
+    finally:
+        busy.close()
+    assert r.exit_code != 0 and "cannot listen" in r.stderr, (r.exit_code, r.output)
