@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole issue 9 measurement, as run for docs/PERFORMANCE.md: side by side at 10k (2 rounds), FHIR at
+# c=1, ingest, then 100k and 1M (our server restarted on each database; Parse Server stays at 10k).
+# Needs what bench/README.md sets up once (Parse peer running, phr_bench* databases, manifests).
+#   bench/run-all.sh [results.jsonl]
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd); cd "$HERE/.."; . bench/env.sh
+J=${1:-/work/bench-run/results.jsonl}
+PY=.venv/bin/python
+run() { echo "== $* ($(date +%T), load $(cut -d' ' -f1 /proc/loadavg))"; "$@"; }
+serve_on() { bench/serve.sh stop; BENCH_DB=$1 bench/serve.sh start; }
+
+serve_on phr_bench
+run $PY bench/compare.py -d 8 -c 8 --rounds 2 --label 10k-final --json "$J"
+run $PY bench/compare.py -d 8 -c 1 --only fhir --label 10k-c1 --json "$J"
+run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label 10k-c1 --json "$J"
+run wrk -t1 -c8 -d8s --latency "$PHR_BASE_URL/healthz"      # the framework floor (compare CPU by hand)
+run $PY bench/generate.py --via fhir --records 2000 --threads 2
+for size in 100k 1m; do
+  serve_on "phr_bench_$size"
+  run $PY bench/compare.py -d 8 -c 8 --label "$size-final" --json "$J"
+  run $PY bench/compare.py -d 8 -c 1 --only fhir --label "$size-c1" --json "$J"
+  run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "$size-c1" --json "$J"
+done
+serve_on phr_bench
