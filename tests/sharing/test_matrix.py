@@ -14,11 +14,13 @@ from sqlalchemy.orm import sessionmaker
 
 from gateway import create_app
 from gateway.smart import clients as client_registry
+from mappings.patient import blood_group_observation_id
 from tests.conftest import APP_ID, MASTER_KEY, Parse, date, pointer
 from tests.fhir.conftest import Fhir
 from tests.sharing.world import (
-    ACTORS, GRANTS, LAB_ATTACHMENT, LABELS, PROFILES, PROVIDERS, RECORDS, SMART_PATIENT_SCOPE,
-    SMART_SYSTEM_SCOPE, SMART_USER_SCOPE, FHIR_TYPE, Actor, class_of, profile_of, seen, visible,
+    ACTORS, DERIVED, GRANTS, LAB_ATTACHMENT, LABELS, NATIVE_LABELS, PROFILES, PROVIDERS, RECORDS,
+    SMART_PATIENT_SCOPE, SMART_SYSTEM_SCOPE, SMART_USER_SCOPE, FHIR_TYPE, Actor, class_of, profile_of, seen,
+    visible,
 )
 from tests.smart.conftest import BASE, BearerFhir, Smart, client_credentials
 
@@ -73,8 +75,12 @@ def build_world(client, session, rs384) -> World:
         users[name], w.parse[name] = _signup(master, client, name.replace("_", "-"), role)
     providers = {p: ok(master.post("/classes/Provider", {"name": f"Dr {p}", "user": pointer("_User", users[p])}),
                        201)["objectId"] for p in PROVIDERS}
+    blood = {profile for profile, _category in DERIVED.values()}
     for label, owner in PROFILES.items():
-        w.ids[label] = ok(w.parse[owner].post("/classes/Profile", {"fullName": f"Person {label}"}), 201)["objectId"]
+        body = {"fullName": f"Person {label}", **({"bloodType": "O+"} if label in blood else {})}
+        w.ids[label] = ok(w.parse[owner].post("/classes/Profile", body), 201)["objectId"]
+    for label, (profile, _category) in DERIVED.items():
+        w.ids[label] = blood_group_observation_id(w.ids[profile])
     owner_of = lambda label: w.parse[PROFILES[profile_of(label)]]  # noqa: E731
     stored = ok(client.post("/parse/files/report.txt", data=b"HbA1c 6.1 %\n", content_type="text/plain",
                             headers=owner_of("A.doc").headers()), 201)
@@ -139,13 +145,14 @@ def world(engine, tmp_path_factory, rs384):
 
 def native_get(w: World, actor: str) -> set[str]:
     p = w.parse[actor]
-    return {label for label in LABELS if p.get(f"/classes/{class_of(label)}/{w.ids[label]}").status_code == 200}
+    return {label for label in NATIVE_LABELS
+            if p.get(f"/classes/{class_of(label)}/{w.ids[label]}").status_code == 200}
 
 
 def native_query(w: World, actor: str) -> set[str]:
     p = w.parse[actor]
     out: set[str] = set()
-    for cls in sorted({class_of(label) for label in LABELS}):
+    for cls in sorted({class_of(label) for label in NATIVE_LABELS}):
         r = p.get(f"/classes/{cls}", params={"limit": "1000"})
         if r.status_code == 200:
             out |= w.labels(o["objectId"] for o in r.json["results"])
@@ -238,9 +245,11 @@ def consent(w: World, actor: str) -> set[str]:
 
 # ---- what each face must hand out, from the tables ----
 
-def expect_include(a: Actor) -> set[str]:
+def expect_include(a: Actor, observations=None) -> set[str]:
+    """Observations (LabResults; on the FHIR face also the blood group) with their patient and attachment."""
     out = set()
-    for lab in (label for label, (_p, cls) in RECORDS.items() if cls == "LabResult"):
+    labs = [label for label, (_p, cls) in RECORDS.items() if cls == "LabResult"]
+    for lab in labs + list(observations or ()):
         if visible(a, lab):
             out.add(lab)
             out |= {t for t in (profile_of(lab), LAB_ATTACHMENT.get(lab)) if t and visible(a, t)}
@@ -268,13 +277,13 @@ def expect_document(a: Actor) -> set[str]:
 
 FACES: dict[str, tuple[Callable, Callable, bool]] = {
     # face: (what the actor receives, what it may receive, a native face?)
-    "native_get": (native_get, lambda a: seen(a), True),
-    "native_query": (native_query, lambda a: seen(a), True),
+    "native_get": (native_get, lambda a: seen(a, NATIVE_LABELS), True),
+    "native_query": (native_query, lambda a: seen(a, NATIVE_LABELS), True),
     "native_include": (native_include, expect_include, True),
     "file_download": (file_download, expect_document, True),
     "fhir_read": (fhir_read, lambda a: seen(a), False),
     "fhir_search": (fhir_search, lambda a: seen(a, [x for x in LABELS if x not in GRANTS]), False),
-    "fhir_include": (fhir_include, expect_include, False),
+    "fhir_include": (fhir_include, lambda a: expect_include(a, DERIVED), False),
     "fhir_revinclude": (fhir_revinclude, expect_revinclude, False),
     "everything": (everything, expect_everything, False),
     "history": (history, expect_history, False),

@@ -18,6 +18,10 @@ RECORDS = {
     "C.allergy": ("C", "Allergy"), "C.lab": ("C", "LabResult"),
     "K.allergy": ("K", "Allergy"), "K.lab": ("K", "LabResult"),
 }
+#: FHIR-only record label -> (profile, category): a resource made from a native record of another class. The
+#: blood-group Observation is made from Profile A's bloodType: a Profile row with the category labs, so a
+#: grant shows it only with labs in scope although every grant shows the Patient (gateway/access.py).
+DERIVED = {"A.blood": ("A", "labs")}
 #: grant label -> (profile, provider actor, scope, level, state)
 GRANTS = {
     "g.active": ("A", "provider_active", ("allergies", "labs", "documents"), "read", "active"),
@@ -31,7 +35,7 @@ CATEGORY = {"Allergy": "allergies", "Medication": "medications", "LabResult": "l
             "EmergencyContact": "contacts", "MedicalDocument": "documents"}
 FHIR_TYPE = {"Profile": "Patient", "Allergy": "AllergyIntolerance", "Medication": "MedicationStatement",
              "LabResult": "Observation", "Vaccination": "Immunization", "EmergencyContact": "RelatedPerson",
-             "MedicalDocument": "DocumentReference", "SharedAccess": "Consent"}
+             "MedicalDocument": "DocumentReference", "SharedAccess": "Consent", "BloodGroup": "Observation"}
 #: a lab result's pointers (native include / FHIR _include): its profile, and A.lab's attachment
 LAB_ATTACHMENT = {"A.lab": "A.doc"}
 PROVIDERS = ("provider_active", "provider_expired", "provider_revoked", "provider_wrong_scope", "provider_write")
@@ -91,6 +95,8 @@ def grants_seen(actor: Actor) -> set[str]:
 def class_of(label: str) -> str:
     if label in PROFILES:
         return "Profile"
+    if label in DERIVED:
+        return "BloodGroup"  # no native class of its own (FHIR_TYPE names its resource type)
     if label in GRANTS:
         return "SharedAccess"
     return RECORDS[label][1]
@@ -99,6 +105,8 @@ def class_of(label: str) -> str:
 def profile_of(label: str) -> str:
     if label in PROFILES:
         return label
+    if label in DERIVED:
+        return DERIVED[label][0]
     return GRANTS[label][0] if label in GRANTS else RECORDS[label][0]
 
 
@@ -114,10 +122,13 @@ def visible(actor: Actor, label: str) -> bool:
     profile = profile_of(label)
     if profile not in actor.access:
         return False
-    return cls == "Profile" or CATEGORY[cls] in actor.access[profile]
+    category = DERIVED[label][1] if label in DERIVED else CATEGORY.get(cls)
+    return cls == "Profile" or category in actor.access[profile]
 
 
-LABELS = [*PROFILES, *RECORDS, *GRANTS]
+LABELS = [*PROFILES, *RECORDS, *DERIVED, *GRANTS]
+#: What the native faces serve: everything but the FHIR-only records.
+NATIVE_LABELS = [label for label in LABELS if label not in DERIVED]
 
 
 def seen(actor: Actor, labels=None) -> set[str]:
