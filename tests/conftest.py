@@ -53,6 +53,19 @@ def fresh_database(kind: str, tmp_path_factory, name: str) -> str:
     return url
 
 
+def committed_postgres(tmp_path_factory, name: str):
+    """A migrated PostgreSQL schema whose commits are real (not the rolled-back test connection), dropped
+    afterwards; for tests about transactions and processes. Skips when PostgreSQL is not tested."""
+    if "postgresql" not in DATABASES:
+        pytest.skip("PostgreSQL is not among the test databases")
+    url = fresh_database("postgresql", tmp_path_factory, name)
+    yield url
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session", params=DATABASES)
 def database_url(request, tmp_path_factory) -> str:
     return fresh_database(request.param, tmp_path_factory, f"unit_{os.getpid()}")

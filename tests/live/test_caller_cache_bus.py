@@ -6,25 +6,16 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
-from gateway.db import make_engine
-from tests.conftest import POSTGRES_URL, Parse, fresh_database
+from tests.conftest import Parse, committed_postgres
 from tests.live.test_bus import make_app, wait_for
 from tests.native.conftest import ok
 
 
 @pytest.fixture(scope="module")
 def pg_url(tmp_path_factory):
-    if "postgresql" not in os.environ.get("PHR_TEST_DATABASES", "sqlite,postgresql"):
-        pytest.skip("PostgreSQL is not among the test databases")
-    name = f"caller_bus_{os.getpid()}"
-    url = fresh_database("postgresql", tmp_path_factory, name)
-    yield url
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
-    admin.dispose()
+    yield from committed_postgres(tmp_path_factory, f"caller_bus_{os.getpid()}")
 
 
 @pytest.fixture

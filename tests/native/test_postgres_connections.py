@@ -15,7 +15,7 @@ from gateway import create_app
 from gateway import pg as db_mod
 from gateway.db import make_engine
 from gateway.pg import IDLE
-from tests.conftest import APP_ID, DATABASES, MASTER_KEY, POSTGRES_URL, Parse, fresh_database, pointer
+from tests.conftest import APP_ID, DATABASES, MASTER_KEY, POSTGRES_URL, Parse, committed_postgres, pointer
 from tests.native.conftest import ok
 
 pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="PostgreSQL is not among the test databases")
@@ -63,13 +63,7 @@ def test_a_connection_returned_just_now_is_not_pinged(engine, monkeypatch):
 
 @pytest.fixture(scope="module")
 def pg_url(tmp_path_factory):
-    name = f"deferred_begin_{os.getpid()}"
-    url = fresh_database("postgresql", tmp_path_factory, name)
-    yield url
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
-    admin.dispose()
+    yield from committed_postgres(tmp_path_factory, f"deferred_begin_{os.getpid()}")
 
 
 @pytest.fixture
