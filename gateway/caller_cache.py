@@ -138,6 +138,18 @@ class CallerCache:
 _caches: weakref.WeakSet[CallerCache] = weakref.WeakSet()
 
 
+def remembered(cache: CallerCache | None, key: tuple[str, str], now: datetime, load: Callable[[], Caller]) -> Caller:
+    """The cached Caller for `key`, or `load()` (which raises when the token is not valid) stored for the
+    next request unless something was invalidated while it ran."""
+    caller = cache.get(key, now) if cache is not None else None
+    if caller is None:
+        generation = cache.generation() if cache is not None else 0
+        caller = load()
+        if cache is not None:
+            cache.put(key, caller, generation)
+    return caller
+
+
 def invalidate_in_process(tags: Iterable[str], engine: Engine | None) -> None:
     """The caches of this process that serve this engine (several apps share a process in tests; each
     stands for a process of its own and hears the others through its bus)."""

@@ -13,7 +13,7 @@ from functools import wraps
 
 from flask import current_app, g, request
 
-from gateway.caller_cache import Caller
+from gateway.caller_cache import Caller, remembered
 from gateway.db import utcnow
 from gateway.keys import is_master_key
 from gateway.access import ANONYMOUS, MASTER, Principal, SmartContext, principal_for_user, smart_permits
@@ -52,14 +52,8 @@ def bearer_principal(value: str) -> Principal:
     is), or was issued for another FHIR base. Remembered like session tokens (gateway/caller_cache.py)."""
     from gateway.fhir.http import base_url
 
-    cache = current_app.extensions.get("phr_callers")
-    key, now = ("bearer", hash_token(value)), utcnow()
-    caller = cache.get(key, now) if cache is not None and value else None
-    if caller is None:
-        generation = cache.generation() if cache is not None else 0
-        caller = _bearer_caller(value)
-        if cache is not None:
-            cache.put(key, caller, generation)
+    caller = remembered(current_app.extensions.get("phr_callers"), ("bearer", hash_token(value)), utcnow(),
+                        lambda: _bearer_caller(value))
     if caller.audience != base_url():
         raise Unauthenticated("The access token was issued for another server.")
     return caller.principal

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway import audit
 from gateway.access import MASTER, Principal, principal_for_user
-from gateway.caller_cache import Caller, CallerCache
+from gateway.caller_cache import Caller, CallerCache, remembered
 from gateway.db import new_object_id, utcnow
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, ValidationFailed
 from gateway.models import Profile, Provider, User
@@ -127,13 +127,8 @@ class UserService:
         owns (kept in session.info for the audit's 'is this the owner' test, audit.record_reads). The
         per-request lookup of every authenticated call: one round trip, or none within the cache's life
         (gateway/caller_cache.py says when an entry is dropped)."""
-        key, now = ("session", hash_token(token)), self.now()
-        caller = cache.get(key, now) if cache is not None else None
-        if caller is None:
-            generation = cache.generation() if cache is not None else 0
-            caller = self._caller(key[1], now)
-            if cache is not None:
-                cache.put(key, caller, generation)
+        token_hash, now = hash_token(token), self.now()
+        caller = remembered(cache, ("session", token_hash), now, lambda: self._caller(token_hash, now))
         self.session.info[OWNED_PROFILES] = (caller.user_id, caller.owned_profiles)
         return caller
 
