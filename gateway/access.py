@@ -173,7 +173,7 @@ def acl_allows(model: type[Record], p: Principal, right: str) -> ColumnElement[b
         select(AclEntry.object_id).where(
             AclEntry.class_name == model.__parse_class__,
             AclEntry.object_id == model.object_id,
-            AclEntry.principal.in_(p.acl_principals),
+            equals_any(AclEntry.principal, p.acl_principals),
             column.is_(True),
         )
     )
@@ -215,7 +215,7 @@ def _read_filter(model: type[Record], p: Principal, now: datetime | None = None)
         if p.user_id:
             conds.append(SharedAccess.grantee_id == p.user_id)
         if p.provider_ids:
-            conds.append(SharedAccess.provider_id.in_(sorted(p.provider_ids)))
+            conds.append(equals_any(SharedAccess.provider_id, p.provider_ids))
         return or_(*conds)
     if issubclass(model, ProfileRecord):
         return or_(

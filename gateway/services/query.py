@@ -5,11 +5,13 @@ $inQuery $notInQuery $select $dontSelect), `order`, `limit`, `skip`, `count`, `k
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, not_, or_, select, true
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from gateway.schema import BUILTIN_ATTRS, ClassSpec, FieldSpec, class_spec
 from gateway.services import codec
 from gateway.services.json_sql import json_array_contains
 from gateway.services.objects import spec_for
+from gateway.services.prepared import prepared
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -249,18 +252,33 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
               file_url: codec.FileUrl | None = None) -> QueryResult:
     spec = spec_for(class_name, p)
     access.require_authenticated(p)
-    translator = Translator(session, p)
-    predicate = and_(translator.where(spec, args.where), visible(spec, p))
     model = spec.model
+    # A query is translated and compiled once per caller and exact `where` (apps repeat the same few
+    # queries): the translation only depends on those, the access rule's clock is a per-run value.
+    where_key = _exact(args.where)
+
+    def predicate():
+        return and_(Translator(session, p).where(spec, args.where), visible(spec, p))
+
     count = None
     if args.count:
-        count = session.scalar(select(func.count()).select_from(model).where(predicate))
+        count = prepared(session, ("count", spec.name, p, where_key), lambda: select(
+            func.count()).select_from(model).where(predicate())).scalar(session)
     rows = []
     if args.limit > 0:
-        stmt = select(*columns(model)).where(predicate).order_by(*order_clauses(spec, args.order))
-        stmt = stmt.limit(min(args.limit, MAX_LIMIT)).offset(args.skip)
-        rows = list(session.execute(stmt))
+        page = (min(args.limit, MAX_LIMIT), args.skip, args.order)
+        rows = prepared(session, ("query", spec.name, p, where_key, page), lambda: select(
+            *columns(model)).where(predicate()).order_by(*order_clauses(spec, args.order))
+            .limit(page[0]).offset(page[1])).rows(session)
     return _answer(session, p, spec, rows, count, args, file_url)
+
+
+def _exact(where: Any) -> bytes:
+    """The `where` as canonical JSON text: the same query in another key order is the same statement."""
+    try:
+        return orjson.dumps(where, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, which orjson refuses
+        return json.dumps(where, sort_keys=True).encode()
 
 
 @functools.cache
@@ -290,9 +308,9 @@ def get_object(session: Session, p: Principal, class_name: str, object_id: str, 
     cache key cost more than running it (docs/PERFORMANCE.md)."""
     spec = spec_for(class_name, p)
     access.require_authenticated(p)
-    stmt = access.memoized(("get_object", spec.name, p), lambda: select(spec.model).where(
+    stmt = prepared(session, ("get_object", spec.name, p), lambda: select(*columns(spec.model)).where(
         spec.model.object_id == bindparam("phr_object_id"), visible(spec, p)).limit(1))
-    rows = list(session.scalars(stmt, {"phr_object_id": object_id}))
+    rows = stmt.rows(session, {"phr_object_id": object_id})
     if not rows:
         raise NotFound("Object not found.")
     args = QueryArgs(limit=1, include=include or [], keys=keys)
