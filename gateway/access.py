@@ -121,6 +121,29 @@ def principal_for_user(session: Session, user: User, client_id: str | None = Non
 
 # ---- building blocks ----
 
+#: session.info key: (user id, profiles that user owned, those of them not deleted) as the request learnt them
+#: when it authenticated (the token lookup; gateway/caller_cache.py drops it when they change).
+REQUEST_OWNERSHIP = "phr_owned_profiles"
+
+
+def learn_ownership(session: Session, user_id: str | None, owned: frozenset[str], live: frozenset[str]) -> None:
+    session.info[REQUEST_OWNERSHIP] = (user_id, owned, live)
+
+
+def forget_ownership(session: Session) -> None:
+    """A profile, account or provider was written in this request: ask the database from now on."""
+    session.info.pop(REQUEST_OWNERSHIP, None)
+
+
+def known_owner(session: Session, profile_id: str | None) -> str | None:
+    """The user who owns this (not deleted) profile, when the request already knows it; None: ask the
+    database. A patient writing to their own profile then needs no policy query at all."""
+    known = session.info.get(REQUEST_OWNERSHIP)
+    if known is not None and profile_id in known[2]:
+        return known[0]
+    return None
+
+
 def owned_profiles(p: Principal):
     """Ids of the profiles the principal owns."""
     if not p.user_id:
@@ -259,6 +282,8 @@ def write_filter(model: type[Record], p: Principal, *, delete: bool = False,
 def owns_profile(session: Session, p: Principal, profile_id: str) -> bool:
     if p.master:
         return True
+    if p.user_id and known_owner(session, profile_id) == p.user_id:
+        return True
     return session.scalar(select(owned_profiles(p).where(Profile.object_id == profile_id).exists())) or False
 
 
@@ -283,6 +308,8 @@ def check_create(session: Session, model: type[Record], p: Principal, values: di
         return
     if issubclass(model, ProfileRecord):
         profile_id = values.get("profile_id")
+        if p.user_id and known_owner(session, profile_id) == p.user_id:
+            return
         may = session.scalar(select(or_(
             profile_id_in(owned_profiles(p), profile_id),
             profile_id_in(granted_profiles(p, category=model.__category__, write=True), profile_id),
@@ -319,7 +346,8 @@ def default_acl(session: Session, model: type[Record], p: Principal, values: dic
     if model is Profile:
         owner = values.get("user_id")
     elif "profile_id" in values and values["profile_id"]:
-        owner = session.scalar(select(Profile.user_id).where(Profile.object_id == values["profile_id"]))
+        owner = known_owner(session, values["profile_id"]) or session.scalar(
+            select(Profile.user_id).where(Profile.object_id == values["profile_id"]))
     elif model is Provider:
         owner = values.get("user_id")
     owner = owner or p.user_id

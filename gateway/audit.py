@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway import access
 from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.models import AuditLog, RecordVersion
@@ -82,7 +83,7 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
     if p.user_id and not p.master:
         # Profiles known to be the caller's since it authenticated (users.principal_for_token) need no query;
         # ownership is only ever gained (a new profile) in a request, and those are looked up.
-        cached = session.info.get("phr_owned_profiles")
+        cached = session.info.get(access.REQUEST_OWNERSHIP)
         if cached and cached[0] == p.user_id:
             owned = {pid for pid in by_profile if pid in cached[1]}
         unknown = sorted(set(by_profile) - owned)

@@ -37,6 +37,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from gateway import access
 from gateway.access import Principal
 
 #: ChangeEvent.class_name of an invalidation on the change bus; its object_id is the tag.
@@ -55,6 +56,8 @@ class Caller:
     expires_at: datetime | None
     #: Profiles the user owned when the entry was made (audit.record_reads' "is this the owner").
     owned_profiles: frozenset[str] = frozenset()
+    #: Those of them not deleted (the write checks' "does the caller own this profile").
+    live_profiles: frozenset[str] = frozenset()
     #: Bearer tokens: the FHIR base the grant was issued for.
     audience: str | None = None
     #: What invalidates the entry: "user:<id>", "grant:<id>", "client:<id>".
@@ -202,6 +205,7 @@ def _watched_tables() -> set[str]:
 def _remember(session: Session, tags: set[str]) -> None:
     if not tags:
         return
+    access.forget_ownership(session)
     session.info.setdefault(_TAGS, set()).update(tags)
     _notify_others(session, tags)
 

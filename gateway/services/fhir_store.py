@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 import mappings
 from mappings import patient as patient_mapping
 from mappings.context import MappingContext
+from gateway import access
 from gateway.db import utcnow
 from gateway.models import (
     EmergencyContact, FhirHistory, FhirIndex, FhirResource, Profile, Provider, SharedAccess, StoredFile,
@@ -124,7 +125,8 @@ class FhirStore:
                                lambda: self._user_source(writer, profile_id))
 
     def _user_source(self, writer: str, profile_id: str) -> str | None:
-        owner = self.session.scalar(select(Profile.user_id).where(Profile.object_id == profile_id))
+        owner = access.known_owner(self.session, profile_id) or self.session.scalar(
+            select(Profile.user_id).where(Profile.object_id == profile_id))
         if writer == owner:
             return None
         provider = self.session.scalar(select(Provider).where(Provider.user_id == writer, Provider.deleted_at.is_(None)))

@@ -263,8 +263,9 @@ class ObjectService:
                     raise InvalidInput(f"{name} points to an object that does not exist.", parse_code=106)
             if f.type == "Pointer" and f.target == "Profile":
                 # Every record of a Bundle names the same profile: asked once per write scope.
-                exists_ = buffer.remember(("profile-exists", value), lambda: self.session.scalar(select(
-                    Profile.object_id).where(Profile.object_id == value, Profile.deleted_at.is_(None))) is not None)
+                exists_ = access.known_owner(self.session, value) is not None or buffer.remember(
+                    ("profile-exists", value), lambda: self.session.scalar(select(Profile.object_id).where(
+                        Profile.object_id == value, Profile.deleted_at.is_(None))) is not None)
                 if not exists_:
                     raise Forbidden(f"Permission denied for action create on class {spec.name}.")
             if f.type == "File":

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete as sql_delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway import audit
+from gateway import access, audit
 from gateway.access import MASTER, Principal, principal_for_user
 from gateway.caller_cache import Caller, CallerCache, remembered
 from gateway.db import new_object_id, utcnow
@@ -25,10 +25,6 @@ PASSWORD_METHOD = os.environ.get("PHR_PASSWORD_HASH_METHOD") or "scrypt"
 DEFAULT_SESSION_LENGTH = timedelta(days=365)  # Parse Server's default sessionLength
 # A hash to compare against when the user does not exist, so both failures take the same time.
 _DUMMY_HASH = generate_password_hash("phr-gateway-timing-equaliser", method=PASSWORD_METHOD)
-
-
-#: session.info key: (user id, ids of the profiles that user owned when the request authenticated).
-OWNED_PROFILES = "phr_owned_profiles"
 
 
 def hash_token(token: str) -> str:
@@ -129,12 +125,13 @@ class UserService:
         (gateway/caller_cache.py says when an entry is dropped)."""
         token_hash, now = hash_token(token), self.now()
         caller = remembered(cache, ("session", token_hash), now, lambda: self._caller(token_hash, now))
-        self.session.info[OWNED_PROFILES] = (caller.user_id, caller.owned_profiles)
+        access.learn_ownership(self.session, caller.user_id, caller.owned_profiles, caller.live_profiles)
         return caller
 
     def _caller(self, token_hash: str, now: datetime) -> Caller:
         rows = self.session.execute(
-            select(UserSession.expires_at, User.object_id, User.role, Provider.object_id, Profile.object_id)
+            select(UserSession.expires_at, User.object_id, User.role, Provider.object_id, Profile.object_id,
+                   Profile.deleted_at)
             .join(User, User.object_id == UserSession.user_id)
             .outerjoin(Provider, and_(Provider.user_id == User.object_id, Provider.deleted_at.is_(None)))
             .outerjoin(Profile, Profile.user_id == User.object_id)
@@ -145,7 +142,9 @@ class UserService:
         expires_at, user_id, role = rows[0][0], rows[0][1], rows[0][2]
         principal = Principal(user_id=user_id, role=role, provider_ids=frozenset(r[3] for r in rows if r[3]))
         return Caller(principal=principal, user_id=user_id, expires_at=expires_at,
-                      owned_profiles=frozenset(r[4] for r in rows if r[4]), tags=frozenset({f"user:{user_id}"}))
+                      owned_profiles=frozenset(r[4] for r in rows if r[4]),
+                      live_profiles=frozenset(r[4] for r in rows if r[4] and r[5] is None),
+                      tags=frozenset({f"user:{user_id}"}))
 
     def logout(self, token: str) -> None:
         sess, user = self.session_for_token(token)

@@ -1,0 +1,77 @@
+"""What a request learnt about its caller's profiles when it authenticated answers the write checks of a
+patient writing to their own profile (access.known_owner) until the request itself writes a profile, an
+account or a provider."""
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import pointer
+from tests.native.conftest import ok, parse_error
+
+
+@contextlib.contextmanager
+def selects(engine):
+    seen: list[str] = []
+
+    def listen(_conn, _cursor, statement, *_a):
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+
+
+def allergy(pid: str, **extra) -> dict:
+    return {"profile": pointer("Profile", pid), "substance": "Peanut", "severity": "mild", "reaction": "Hives",
+            **extra}
+
+
+@pytest.fixture
+def alice(signup, make_profile):
+    uid, a = signup("alice")
+    a.user_id = uid
+    return a, make_profile(a)
+
+
+def test_a_patient_writing_to_their_profile_asks_no_policy_question(alice, engine):
+    a, pid = alice
+    with selects(engine) as seen:
+        created = ok(a.post("/classes/Allergy", allergy(pid)), 201)
+    policy = [s for s in seen if "shared_access" in s or "FROM profile" in s.replace("\n", " ")]
+    # The session token's own lookup (no caller cache here) is the only one that reads profiles.
+    assert len(policy) <= 1 and all("user_session" in s for s in policy), policy
+    assert ok(a.get(f"/classes/Allergy/{created['objectId']}"))["ACL"] == {a.user_id: {"read": True, "write": True}}
+
+
+def test_someone_elses_profile_is_still_refused(alice, signup):
+    _, pid = alice
+    _, mallory = signup("mallory")
+    parse_error(mallory.post("/classes/Allergy", allergy(pid)), 119)
+
+
+def test_a_profile_deleted_in_the_same_batch_takes_no_new_records(alice):
+    a, pid = alice
+    r = a.post("/batch", {"transaction": True, "requests": [
+        {"method": "DELETE", "path": f"/parse/classes/Profile/{pid}"},
+        {"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid)},
+    ]})
+    assert r.status_code >= 400, r.json
+    assert ok(a.get("/classes/Profile"))["results"] != []  # all or nothing: the profile is still there
+    results = ok(a.post("/batch", {"requests": [
+        {"method": "DELETE", "path": f"/parse/classes/Profile/{pid}"},
+        {"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid)},
+    ]}))
+    assert results[0] == {"success": {}}
+    assert results[1]["error"]["code"] == 119
+
+
+def test_a_profile_deleted_by_an_earlier_request_takes_no_new_records(alice):
+    a, pid = alice
+    ok(a.delete(f"/classes/Profile/{pid}"))
+    parse_error(a.post("/classes/Allergy", allergy(pid)), 119)
