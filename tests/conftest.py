@@ -2,6 +2,7 @@
 two databases). Each test runs inside a transaction that is rolled back, so tests never see each other."""
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Iterator
 
@@ -86,6 +87,64 @@ def connection(engine):
     yield conn
     outer.rollback()
     conn.close()
+
+
+@pytest.fixture
+def sent(engine):
+    """Every SQL statement sent to the database during the test (clear() it to start counting), seen at the
+    driver: some go around SQLAlchemy (prepared reads, COPY, a few rows' INSERT). On PostgreSQL every
+    psycopg cursor of the process."""
+    seen: list[str] = []
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        plain = {name: getattr(psycopg.Cursor, name) for name in ("execute", "executemany", "copy")}
+
+        def spy(original):
+            def sent_by_cursor(self, statement, *args, **kwargs):
+                seen.append(statement.decode() if isinstance(statement, bytes) else str(statement))
+                return original(self, statement, *args, **kwargs)
+            return sent_by_cursor
+
+        for name, original in plain.items():
+            setattr(psycopg.Cursor, name, spy(original))
+        try:
+            yield seen
+        finally:
+            for name, original in plain.items():
+                setattr(psycopg.Cursor, name, original)
+        return
+    # SQLite: SQLAlchemy's event sees an executemany once (sqlite3's own trace would show each row), and the
+    # prepared reads are the only statements that go around SQLAlchemy there.
+    from sqlalchemy import event
+
+    from gateway.services.prepared import Prepared
+
+    def listen(_conn, _cursor, statement, *_a):
+        seen.append(statement)
+
+    plain_rows = Prepared.rows
+
+    def rows(self, *args, **kwargs):
+        seen.append(self.sql)
+        return plain_rows(self, *args, **kwargs)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    Prepared.rows = rows
+    try:
+        yield seen
+    finally:
+        Prepared.rows = plain_rows
+        event.remove(engine, "before_cursor_execute", listen)
+
+
+@contextlib.contextmanager
+def sent_during(sent: list[str]) -> Iterator[list[str]]:
+    """The statements of `sent` (the fixture) sent inside the with-block."""
+    start = len(sent)
+    window: list[str] = []
+    yield window
+    window.extend(sent[start:])
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from gateway.fhir.params import RESOURCE_TYPES, params_for
 from gateway.fhir.search import Compiler, ParsedSearch, SearchError, parse
 from gateway.models import FhirHistory, FhirIndex, FhirResource
 from gateway.services.consents import refresh_expired_consents
+from gateway.services.prepared import prepared
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -69,7 +70,7 @@ class FhirReader:
     def read(self, rt: str, rid: str, *, audited: bool = True) -> Row:
         if rt in ("Consent", "Group"):
             refresh_expired_consents(self.session)
-        row = self.session.execute(self._read_statement(), {"phr_rt": rt, "phr_rid": rid}).first()
+        row = self._current(rt, rid)
         if row is None:
             raise NotFound(f"{rt}/{rid} is not known")
         if row.deleted:
@@ -78,16 +79,17 @@ class FhirReader:
             self.audit([row])
         return self.served([row])[0]
 
-    def _read_statement(self):
-        """One resource by type and id under the policy, built once per caller and run with the type and id
-        as parameters: building the select and computing its SQL cache key (the policy is ~40 clauses) cost
-        as much as running it; a reused statement keeps its cache key (as query.get_object does)."""
+    def _current(self, rt: str, rid: str):
+        """One resource by type and id under the policy: prepared once per caller and run with the type and
+        id (services/prepared.py; building the select and its SQL cache key cost as much as running it)."""
         R = FhirResource
-        return access.memoized(("fhir_read", self.p), lambda: select(*SERVED).where(
-            R.resource_type == bindparam("phr_rt"), R.id == bindparam("phr_rid"), self.readable()))
+        rows = prepared(self.session, ("fhir_read", self.p), lambda: select(*SERVED).where(
+            R.resource_type == bindparam("phr_rt"), R.id == bindparam("phr_rid"), self.readable())
+        ).rows(self.session, {"phr_rt": rt, "phr_rid": rid})
+        return rows[0] if rows else None
 
     def vread(self, rt: str, rid: str, vid: str) -> FhirHistory:
-        current = self.session.execute(self._read_statement(), {"phr_rt": rt, "phr_rid": rid}).first()
+        current = self._current(rt, rid)
         if current is None or not vid.isdigit():
             raise NotFound(f"{rt}/{rid}/_history/{vid} is not known")
         version = self.session.get(FhirHistory, (rt, rid, int(vid)))

@@ -1,29 +1,13 @@
 """No N+1: a search for one patient's resources with _include and _revinclude runs the same number of SQL
-statements for 5 results as for 60 (counted with SQLAlchemy's before_cursor_execute on the engine), for the
+statements for 5 results as for 60 (counted at the driver: tests/conftest.py `sent`), for the
 owner and for a grantee whose reads are audited."""
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from sqlalchemy import event
 
 from tests.fhir import synthea
+from tests.conftest import sent_during
 from tests.fhir.conftest import body, load_record, pointer
-
-
-@contextlib.contextmanager
-def statements(engine):
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _queries(p):
@@ -39,7 +23,7 @@ def _queries(p):
 
 
 @pytest.mark.parametrize("as_grantee", [False, True], ids=["owner", "grantee"])
-def test_statement_count_does_not_grow_with_results(engine, person, as_grantee):
+def test_statement_count_does_not_grow_with_results(sent, person, as_grantee):
     small = load_record(person("small"), labs=5, vaccines=2, seed=1)
     large = load_record(person("large"), labs=60, vaccines=20, seed=2)
     reader = person("doctor")
@@ -54,7 +38,7 @@ def test_statement_count_does_not_grow_with_results(engine, person, as_grantee):
         client = reader.fhir if as_grantee else p.fhir
         for i, (rt, params) in enumerate(_queries(p)):
             client.get(rt, params)  # warm caches (registry, consents) outside the count
-            with statements(engine) as seen:
+            with sent_during(sent) as seen:
                 r = client.get(rt, params)
             found = body(r)
             results[(name, i)] = (len(seen), len(found.get("entry", [])))

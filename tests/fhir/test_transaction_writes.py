@@ -4,17 +4,17 @@ AuditEvent per written record, index rows equal to what the stored bodies index 
 entry fails, and reads inside the transaction that see its writes."""
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 
 import orjson
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from gateway.fhir.extract import index_rows
 from gateway.models import (
     AclEntry, AuditLog, EmergencyContact, FhirHistory, FhirIndex, FhirResource, LabResult, Profile, RecordVersion,
     Vaccination,
 )
+from tests.conftest import sent_during
 from tests.fhir import synthea
 from tests.fhir.conftest import body, load_record, outcome
 
@@ -23,39 +23,10 @@ TABLES = (Profile, LabResult, Vaccination, EmergencyContact, AclEntry, RecordVer
           FhirHistory, FhirIndex)
 
 
-@contextlib.contextmanager
-def statements(engine, monkeypatch):
-    """SQL statements sent on `engine`: executes (a batched INSERT is one) and COPYs. On PostgreSQL they are
-    counted at the driver, as some go around SQLAlchemy (COPY, a few rows' INSERT; gateway/services/
-    write_buffer.py). Change notifications (one per event, sent by the bus at commit) and the BEGIN of a
-    deferred transaction are left out: they are the bus's and the connection's, not the write's."""
-    seen: list[str] = []
-
-    def keep(statement) -> None:
-        text = str(statement)
-        if "pg_notify" not in text and text.strip().upper() != "BEGIN":
-            seen.append(text)
-
-    if engine.dialect.name == "postgresql":
-        import psycopg
-
-        for name in ("execute", "executemany", "copy"):
-            def spy(self, statement, *args, __plain=getattr(psycopg.Cursor, name), **kwargs):
-                keep(statement)
-                return __plain(self, statement, *args, **kwargs)
-
-            monkeypatch.setattr(psycopg.Cursor, name, spy)
-        yield seen
-        return
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        keep(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def writes_of(window: list[str]) -> list[str]:
+    """The write's statements: change notifications (sent by the bus at commit) and the BEGIN of a deferred
+    transaction are the bus's and the connection's."""
+    return [t for t in window if "pg_notify" not in t and t.strip().upper() != "BEGIN"]
 
 
 def contact(patient: str) -> dict:
@@ -76,22 +47,22 @@ def counts(db_session) -> dict[str, int]:
     return {m.__tablename__: db_session.scalar(select(func.count()).select_from(m)) for m in TABLES}
 
 
-def test_statements_do_not_grow_with_the_number_of_resources(engine, person, monkeypatch):
+def test_statements_do_not_grow_with_the_number_of_resources(sent, person):
     """Before the write buffer a created resource cost ~36 statements (3,364 for a Bundle of 93); now the
     Bundle's rows go as a few INSERTs (or COPYs) per table, however many resources it holds."""
-    sent = {}
+    counted = {}
     for name, n in (("small", 5), ("large", 60)):
         who = person(name)
         bundle = with_contact(synthea.record_bundle(labs=n, vaccines=n // 5 + 1, seed=n))
-        with statements(engine, monkeypatch) as seen:
+        with sent_during(sent) as seen:
             result = who.fhir.transaction(bundle)
         assert len(result["entry"]) == len(bundle["entry"])
-        sent[name] = (len(seen), len(bundle["entry"]))
-    (small, small_n), (large, large_n) = sent["small"], sent["large"]
+        counted[name] = (len(writes_of(seen)), len(bundle["entry"]))
+    (small, small_n), (large, large_n) = counted["small"], counted["large"]
     assert large_n - small_n > 50
-    assert small > 10, sent  # the spy sees the writes
-    assert large - small <= 2, sent  # per Bundle, not per resource
-    assert large <= 120, sent  # where there were ~36 per resource (2,700 for this Bundle)
+    assert small > 10, counted  # the spy sees the writes
+    assert large - small <= 2, counted  # per Bundle, not per resource
+    assert large <= 120, counted  # where there were ~36 per resource (2,700 for this Bundle)
 
 
 def test_one_audit_row_and_one_audit_event_per_written_record(person, db_session):

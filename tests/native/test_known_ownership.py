@@ -3,28 +3,10 @@ patient writing to their own profile (access.known_owner) until the request itse
 account or a provider."""
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from sqlalchemy import event
 
-from tests.conftest import pointer
+from tests.conftest import pointer, sent_during
 from tests.native.conftest import ok, parse_error
-
-
-@contextlib.contextmanager
-def selects(engine):
-    seen: list[str] = []
-
-    def listen(_conn, _cursor, statement, *_a):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
 
 
 def allergy(pid: str, **extra) -> dict:
@@ -39,11 +21,12 @@ def alice(signup, make_profile):
     return a, make_profile(a)
 
 
-def test_a_patient_writing_to_their_profile_asks_no_policy_question(alice, engine):
+def test_a_patient_writing_to_their_profile_asks_no_policy_question(alice, sent):
     a, pid = alice
-    with selects(engine) as seen:
+    with sent_during(sent) as seen:
         created = ok(a.post("/classes/Allergy", allergy(pid)), 201)
-    policy = [s for s in seen if "shared_access" in s or "FROM profile" in s.replace("\n", " ")]
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    policy = [s for s in selects if "shared_access" in s or "FROM profile" in s.replace("\n", " ")]
     # The session token's own lookup (no caller cache here) is the only one that reads profiles.
     assert len(policy) <= 1 and all("user_session" in s for s in policy), policy
     assert ok(a.get(f"/classes/Allergy/{created['objectId']}"))["ACL"] == {a.user_id: {"read": True, "write": True}}
