@@ -484,6 +484,8 @@ def contacts_hidden(session: Session, p: Principal, profile_ids: set[str] | list
     """Profiles whose emergency contacts `p` may not see although it may see the Patient: a Patient
     resource carries its contacts (Patient.contact), which are the 'contacts' category of a grant."""
     ids = set(profile_ids)
+    if p.user_id:  # the caller's own profiles, as the request knows them
+        ids = {i for i in ids if known_owner(session, i) != p.user_id}
     if p.master or not ids:
         return set()
     allowed = set(session.scalars(select(Profile.object_id).where(

@@ -71,12 +71,10 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
 
     from gateway.models import Profile
 
-    by_profile: dict[str, dict[str, list[str]]] = {}
+    by_profile: dict[str, dict[str, dict[str, None]]] = {}  # ids in a dict: ordered, no repeats, O(1)
     for class_name, profile_id, object_id in touched:
         if profile_id:
-            ids = by_profile.setdefault(profile_id, {}).setdefault(class_name, [])
-            if object_id not in ids:
-                ids.append(object_id)
+            by_profile.setdefault(profile_id, {}).setdefault(class_name, {})[object_id] = None
     if not by_profile:
         return 0
     owned: set[str] = set()
@@ -94,9 +92,9 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
     for profile_id, entities in by_profile.items():
         if profile_id in owned:
             continue
-        (first_class, first_ids), = list(entities.items())[:1]
+        first_class, first_ids = next(iter(entities.items()))
         single = len(entities) == 1 and len(first_ids) == 1
-        record(session, p, "read", first_class, first_ids[0] if single else "query", profile_id=profile_id,
-               details={"via": via, "entities": {k: v[:1000] for k, v in entities.items()}})
+        record(session, p, "read", first_class, next(iter(first_ids)) if single else "query", profile_id=profile_id,
+               details={"via": via, "entities": {k: list(v)[:1000] for k, v in entities.items()}})
         written += 1
     return written
