@@ -46,6 +46,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                                 epoch=app.extensions["phr_live"].caller_cache_epoch,
                                                 engine=app.extensions["phr_db"][0])
 
+    from gateway.native.wsgi import NativeReads
+
+    app.wsgi_app = NativeReads(app, app.wsgi_app)  # the native hot reads skip Flask (gateway/native/wsgi.py)
+
     @app.get("/healthz")
     def healthz() -> Response:
         """Liveness and database reachability."""

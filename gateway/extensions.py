@@ -36,17 +36,22 @@ class Database:
     def new_session(self) -> Session:
         from flask import current_app
 
-        from gateway.pg import DEFERRED_BEGIN
-
-        session = open_session(self._state()[1], current_app.config)
-        session.info[DEFERRED_BEGIN] = True  # on PostgreSQL: BEGIN at the request's first write (gateway/pg.py)
-        return session
+        return request_session(current_app)
 
     @staticmethod
     def _close(_exc) -> None:
         s = g.pop("db_session", None)
         if s is not None:
             s.close()
+
+
+def request_session(app: Flask) -> Session:
+    """A web request's Session: on PostgreSQL its transaction begins at its first write (gateway/pg.py)."""
+    from gateway.pg import DEFERRED_BEGIN
+
+    session = open_session(app.extensions["phr_db"][1], app.config)
+    session.info[DEFERRED_BEGIN] = True
+    return session
 
 
 def open_session(factory: sessionmaker[Session], config) -> Session:

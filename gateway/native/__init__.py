@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from gateway.errors import DomainError, TooLarge
@@ -29,13 +31,15 @@ CORS_HEADERS = {
 }
 
 
-def _json(body, status: int = 200, headers: dict | None = None) -> Response:
-    resp = Response(orjson.dumps(body), status=status, mimetype="application/json")
-    resp.headers.update(headers or {})
-    return resp
+#: An answer of the native face: status, headers, body bytes, content type.
+Answer = tuple[int, dict[str, str], bytes, str]
 
 
-def error_response(e: DomainError) -> Response:
+def _json(body, status: int = 200, headers: dict | None = None) -> Answer:
+    return status, headers or {}, orjson.dumps(body), "application/json"
+
+
+def error_response(e: DomainError) -> Answer:
     """Parse's error shape: {code, error}; 101 -> 404, 1 -> 500, key failures -> 403, else 400."""
     if isinstance(e, Unauthorized):
         return _json({"error": e.message}, 403)
@@ -45,12 +49,56 @@ def error_response(e: DomainError) -> Response:
     return _json({"code": e.parse_code, "error": e.message}, status)
 
 
-def to_response(reply: Reply) -> Response:
+def to_answer(reply: Reply) -> Answer:
     if reply.raw_type is not None:
-        resp = Response(reply.body, status=reply.status, mimetype=reply.raw_type)
-        resp.headers.update(reply.headers)
-        return resp
+        return reply.status, reply.headers, reply.body, reply.raw_type
     return _json(reply.body, reply.status, reply.headers)
+
+
+def answer(app: Flask, session: Session, method: str, path: str, params: dict[str, Any], raw: bytes,
+           content_type: str | None, headers) -> Answer:
+    """Every native request, whichever server front brought it (Flask, or gateway/native/wsgi.py for the
+    hot reads): parse its form, authenticate, route, commit or roll back. `headers` maps header names
+    case-insensitively (werkzeug's EnvironHeaders)."""
+    try:
+        upload = method == "POST" and path.startswith("/files/")
+        body, body_meta = split_body(raw, content_type, expect_json=method in ("POST", "PUT") and not upload)
+        meta = merge_meta(headers, body_meta)
+        if method == "POST" and meta.get("method") in ("GET", "PUT", "DELETE"):
+            method = meta["method"]
+        if method == "GET" and body:
+            params.update(body)
+        req = NativeRequest(
+            method=method, path=path, params=params, body=body if method != "GET" else None, raw=raw,
+            content_type=content_type, meta=meta, config=app.config, session=session,
+            callers=app.extensions.get("phr_callers"),
+        )
+        download = method == "GET" and path.startswith("/files/")
+        authenticate(req, check_keys=not download)
+        view, kwargs = match(method, path)
+        reply = view(req, **kwargs)
+        session.commit()
+        return to_answer(reply)
+    except DomainError as e:
+        session.rollback()
+        return error_response(e)
+    except HTTPException:
+        session.rollback()
+        raise
+    except DataError as e:  # a value the database refuses that validation let through: the caller's error
+        session.rollback()
+        log.warning("database refused a value (%s) in %s %s", type(e.orig).__name__, method, _route(path))
+        return _json({"code": 107, "error": "Invalid value."}, 400)
+    except Exception as e:  # never a stack trace or a value in the answer; no record data in the log
+        session.rollback()
+        log.error("unhandled %s in %s %s", type(e).__name__, method, _route(path),
+                  exc_info=app.config.get("DEBUG_LOG_TRACEBACKS", False))
+        return _json({"code": 1, "error": "Internal server error."}, 500)
+
+
+def _route(path: str) -> str:
+    """What a log line may say of a path: its first segment (ids and file names are the caller's data)."""
+    return "/parse/" + path.strip("/").split("/", 1)[0]
 
 
 @native_bp.after_request
@@ -61,48 +109,17 @@ def cors(resp: Response) -> Response:
 
 @native_bp.route("/parse/<path:subpath>", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
 def entry(subpath: str) -> Response:
-    """Every native request: parse its form, authenticate, route, commit or roll back."""
+    """The native face on Flask (what gateway/native/wsgi.py does not take)."""
     if request.method == "OPTIONS":
         return Response("OK", mimetype="text/plain")
-    path = "/" + subpath
-    method = request.method
     session = db.session
     try:
-        try:
-            raw = request.get_data(cache=False)
-        except RequestEntityTooLarge:
-            raise TooLarge("The request body is too large.", parse_code=116) from None
-        upload = method == "POST" and path.startswith("/files/")
-        body, body_meta = split_body(raw, request.content_type, expect_json=method in ("POST", "PUT") and not upload)
-        meta = merge_meta(request.headers, body_meta)
-        if method == "POST" and meta.get("method") in ("GET", "PUT", "DELETE"):
-            method = meta["method"]
-        params = dict(request.args)
-        if method == "GET" and body:
-            params.update(body)
-        req = NativeRequest(
-            method=method, path=path, params=params, body=body if method != "GET" else None, raw=raw,
-            content_type=request.content_type, meta=meta, config=current_app.config, session=session,
-            callers=current_app.extensions.get("phr_callers"),
-        )
-        download = method == "GET" and path.startswith("/files/")
-        authenticate(req, check_keys=not download)
-        view, kwargs = match(method, path)
-        reply = view(req, **kwargs)
-        session.commit()
-        return to_response(reply)
-    except DomainError as e:
-        session.rollback()
-        return error_response(e)
-    except HTTPException:
-        session.rollback()
-        raise
-    except DataError as e:  # a value the database refuses that validation let through: the caller's error
-        session.rollback()
-        log.warning("database refused a value (%s) in %s %s", type(e.orig).__name__, method, request.url_rule)
-        return _json({"code": 107, "error": "Invalid value."}, 400)
-    except Exception as e:  # never a stack trace or a value in the answer; no record data in the log
-        session.rollback()
-        log.error("unhandled %s in %s %s", type(e).__name__, method, request.url_rule,
-                  exc_info=current_app.config.get("DEBUG_LOG_TRACEBACKS", False))
-        return _json({"code": 1, "error": "Internal server error."}, 500)
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        status, headers, body, mimetype = error_response(TooLarge("The request body is too large.", parse_code=116))
+    else:
+        status, headers, body, mimetype = answer(current_app, session, request.method, "/" + subpath,
+                                                 dict(request.args), raw, request.content_type, request.headers)
+    resp = Response(body, status=status, mimetype=mimetype)
+    resp.headers.update(headers)
+    return resp
