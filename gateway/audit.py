@@ -71,11 +71,8 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
 
     from gateway.models import Profile
 
-    by_profile: dict[str, dict[str, dict[str, None]]] = {}  # ids in a dict: ordered, no repeats, O(1)
-    for class_name, profile_id, object_id in touched:
-        if profile_id:
-            by_profile.setdefault(profile_id, {}).setdefault(class_name, {})[object_id] = None
-    if not by_profile:
+    profiles = {profile_id for _, profile_id, _ in touched if profile_id}
+    if not profiles:
         return 0
     owned: set[str] = set()
     if p.user_id and not p.master:
@@ -83,15 +80,20 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
         # ownership is only ever gained (a new profile) in a request, and those are looked up.
         cached = session.info.get(access.REQUEST_OWNERSHIP)
         if cached and cached[0] == p.user_id:
-            owned = {pid for pid in by_profile if pid in cached[1]}
-        unknown = sorted(set(by_profile) - owned)
+            owned = profiles & cached[1]
+        unknown = sorted(profiles - owned)
         if unknown:
             owned |= set(session.scalars(select(Profile.object_id).where(
                 Profile.object_id.in_(unknown), Profile.user_id == p.user_id)))
+    others = profiles - owned
+    if not others:  # the owner's own data (a 1,000-resource $everything: nothing more to do)
+        return 0
+    by_profile: dict[str, dict[str, dict[str, None]]] = {}  # ids in a dict: ordered, no repeats, O(1)
+    for class_name, profile_id, object_id in touched:
+        if profile_id in others:
+            by_profile.setdefault(profile_id, {}).setdefault(class_name, {})[object_id] = None
     written = 0
     for profile_id, entities in by_profile.items():
-        if profile_id in owned:
-            continue
         first_class, first_ids = next(iter(entities.items()))
         single = len(entities) == 1 and len(first_ids) == 1
         record(session, p, "read", first_class, next(iter(first_ids)) if single else "query", profile_id=profile_id,
