@@ -56,25 +56,6 @@ def encode_field(f: FieldSpec, row: Record, file_url: FileUrl | None = None) -> 
     return value
 
 
-#: Field types whose stored value is already their JSON value.
-_AS_STORED = frozenset({"String", "Number", "Boolean", "Array", "Object"})
-_PLANS: dict[int, tuple[ClassSpec, tuple]] = {}
-
-
-def _plan(spec: ClassSpec) -> tuple:
-    """(name, attribute, field) per field, with field None where the stored value is the JSON value:
-    encode() runs per row of every answer, so it looks the types up once per class."""
-    try:
-        kept, plan = _PLANS[id(spec)]
-        if kept is spec:
-            return plan
-    except KeyError:
-        pass
-    plan = tuple((name, f.attr, None if f.type in _AS_STORED else f) for name, f in spec.fields.items())
-    _PLANS[id(spec)] = (spec, plan)
-    return plan
-
-
 def encode(spec: ClassSpec, row: Record, *, file_url: FileUrl | None = None, with_fhir: bool = False) -> dict[str, Any]:
     """The whole record as the native API shows it (before `keys` projection)."""
     out: dict[str, Any] = {
@@ -82,11 +63,8 @@ def encode(spec: ClassSpec, row: Record, *, file_url: FileUrl | None = None, wit
         "createdAt": iso(row.created_at),
         "updatedAt": iso(row.updated_at),
     }
-    for name, attr, f in _plan(spec):
-        if f is None:
-            value = getattr(row, attr)
-        else:
-            value = encode_field(f, row, file_url)
+    for name, f in spec.fields.items():
+        value = encode_field(f, row, file_url)
         if value is not None:
             out[name] = value
     if row.acl is not None:
