@@ -111,26 +111,35 @@ class FhirReader:
         parsed = parse(rt, items, lenient=lenient)
         controls = parsed.controls
         R = FhirResource
-        where = and_(R.resource_type == rt, R.deleted.is_(False), self.readable(R, "s"),
-                     self.compiler.predicate(R, parsed))
-        if extra is not None:
-            where = and_(where, extra)
+        cursor = controls.get("_cursor", [None])[-1]
+
+        def matching(after_cursor: bool = True):
+            where = and_(R.resource_type == rt, R.deleted.is_(False), self.readable(R, "s"),
+                         self.compiler.predicate(R, parsed))
+            if extra is not None:
+                where = and_(where, extra)
+            if cursor and after_cursor:  # a page; the total counts every match
+                where = and_(where, paging.after(keys, paging.decode_cursor(cursor, len(keys)), reverse=backwards))
+            return where
+
+        # The statements depend on nothing but the caller and the search as written (the policy's clock is a
+        # per-run value): prepared once per caller and exact search (services/prepared.py), unless a
+        # compartment adds its own condition.
+        exact = None if extra is not None else (rt, self.p, tuple(items), lenient)
         summary = controls.get("_summary", [None])[-1]
         total_mode = controls.get("_total", ["accurate"])[-1]
         page = Page(matches=[], outcome_ignored=parsed.ignored)
-        cursor = controls.get("_cursor", [None])[-1]
         wants_total = summary == "count" or total_mode in ("accurate", "estimate")
-        if summary == "count" or (wants_total and cursor):
-            page.total = self.session.scalar(select(func.count()).select_from(R).where(where))
-        if summary == "count":
-            return page, parsed
         count = _count(controls)
         keys = paging.sort_keys(R, rt, controls.get("_sort", [None])[-1])
         backwards = controls.get("_dir", ["next"])[-1] == "prev"
+        if summary == "count" or (wants_total and cursor):
+            page.total = self._rows(("fhir_search_total", exact), lambda: select(func.count()).select_from(R).where(
+                matching(after_cursor=False)))[0][0]
+        if summary == "count":
+            return page, parsed
         counted = wants_total and not cursor
-        if cursor:
-            where = and_(where, paging.after(keys, paging.decode_cursor(cursor, len(keys)), reverse=backwards))
-        rows = self.session.execute(_page(where, keys, count + 1, backwards, counted)).all()
+        rows = self._rows(("fhir_search", exact), lambda: _page(matching(), keys, count + 1, backwards, counted))
         if counted:
             page.total = rows[0].phr_total if rows else 0
         more = len(rows) > count
@@ -149,6 +158,13 @@ class FhirReader:
         self.audit(page.matches + page.includes)
         page.matches, page.includes = self.served(page.matches), self.served(page.includes)
         return page, parsed
+
+    def _rows(self, key: tuple, build) -> list:
+        """The rows of the statement `build()` makes: prepared under `key` when its last part (the exact
+        search) is known, else built and run for this request only."""
+        if key[-1] is None:
+            return self.session.execute(build()).all()
+        return prepared(self.session, key, build).rows(self.session)
 
     def includes(self, rt: str, matches: list[Row], controls: dict[str, list[str]]) -> list[Row]:
         """_include and _revinclude (with :iterate), one batched query per step, under the policy."""

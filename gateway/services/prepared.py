@@ -69,8 +69,9 @@ class Prepared:
         self.fixed = {n: (self.processors[n](v) if n in self.processors and v is not None else v)
                       for n, v in values.items()}
         columns = list(stmt.selected_columns)
-        # Rows are read by attribute name (an ORM column's attribute may differ from its column name).
-        self.row_type = namedtuple("Row", [d["name"] for d in stmt.column_descriptions])
+        # Rows are read by attribute name (an ORM column's attribute may differ from its column name); a name
+        # that comes twice (a sort key that is also a served column) is read by position.
+        self.row_type = namedtuple("Row", [d["name"] for d in stmt.column_descriptions], rename=True)
         self.types = tuple(c.type.dialect_impl(dialect) for c in columns)
         self.dialect = dialect
         self.readers: tuple | None = None  # from the first run's cursor.description (the driver's type codes)
