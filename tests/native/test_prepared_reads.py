@@ -134,4 +134,3 @@ def test_access_rules_hold_no_expanding_in(signup):
     for model in (Allergy, Profile, SharedAccess):
         compiled = select(model.object_id).where(access.read_filter(model, p)).compile()
         assert not compiled.post_compile_params, model
-
