@@ -2,6 +2,7 @@
 stdout; errors go to stderr with a non-zero exit (DESIGN.md, 'Interfaces')."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -200,6 +201,8 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
     """Run the production WSGI server (gunicorn)."""
     from gunicorn.app.base import BaseApplication
 
+    # One pooled connection per request thread (and the hub's and a read's spare); set before any app loads.
+    os.environ.setdefault("PHR_DB_POOL_SIZE", str(threads + 2))
     app = _app()
     if workers is None:
         workers = 1 if app.config["DATABASE_URL"].startswith("sqlite") else 2

@@ -21,6 +21,7 @@ ENV_KEYS = {
     "PHR_FILE_URL_TTL_SECONDS": "FILE_URL_TTL_SECONDS",
     "PHR_MASTER_KEY_IPS": "MASTER_KEY_IPS",
     "PHR_CALLER_CACHE_SECONDS": "CALLER_CACHE_SECONDS",
+    "PHR_DB_POOL_SIZE": "DB_POOL_SIZE",
     # FHIR rest-hook Subscriptions (gateway/subscriptions/resthook.py has the defaults)
     "PHR_SUBSCRIPTION_ATTEMPTS": "SUBSCRIPTION_ATTEMPTS",
     "PHR_SUBSCRIPTION_RETRY_BASE_SECONDS": "SUBSCRIPTION_RETRY_BASE_SECONDS",
@@ -39,9 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "MASTER_KEY_IPS": None,  # None: any address; else a comma-separated allow list
     # token -> principal kept per process at most this long (gateway/caller_cache.py); 0: always look up
     "CALLER_CACHE_SECONDS": 5,
+    # PostgreSQL connections a process keeps open for reuse; `serve` sets it to its threads per worker + 2
+    # (fewer than the threads in use at once means a new connection, and a new server process, per request)
+    "DB_POOL_SIZE": 5,
 }
 
-_INT_KEYS = ("MAX_CONTENT_LENGTH", "SESSION_LENGTH_SECONDS", "FILE_URL_TTL_SECONDS")
+_INT_KEYS = ("MAX_CONTENT_LENGTH", "SESSION_LENGTH_SECONDS", "FILE_URL_TTL_SECONDS", "DB_POOL_SIZE")
 
 
 def default_instance_path() -> Path:

@@ -16,7 +16,9 @@ class Database:
         self.sessionmaker: sessionmaker[Session] | None = None
 
     def init_app(self, app: Flask) -> None:
-        engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
+        url = app.config["DATABASE_URL"]
+        pool = {} if url.startswith("sqlite") else {"pool_size": app.config["DB_POOL_SIZE"]}
+        engine = app.config.get("ENGINE") or make_engine(url, **pool)
         # Tests hand in a factory bound to one connection whose outer transaction they roll back.
         factory = app.config.get("SESSION_FACTORY") or make_sessionmaker(engine)
         app.extensions["phr_db"] = (engine, factory)

@@ -157,3 +157,21 @@ def test_serve_refuses_a_port_in_use(migrated):
     finally:
         busy.close()
     assert r.exit_code != 0 and "cannot listen" in r.stderr, (r.exit_code, r.output)
+
+
+def test_serve_keeps_a_pooled_connection_per_thread(migrated, monkeypatch):
+    """Fewer pooled connections than request threads made a new PostgreSQL connection per request under
+    load (docs/PERFORMANCE.md): serve sizes the pool from --threads unless PHR_DB_POOL_SIZE says otherwise."""
+    import gateway.cli
+
+    seen = []
+
+    def stop_here(host, port):
+        seen.append(os.environ.get("PHR_DB_POOL_SIZE"))
+        raise SystemExit(3)
+
+    monkeypatch.setattr(gateway.cli, "_check_port_free", stop_here)
+    monkeypatch.setenv("PHR_DB_POOL_SIZE", "")  # so that monkeypatch puts back what was there before
+    monkeypatch.delenv("PHR_DB_POOL_SIZE")
+    migrated("serve", "--threads", "8", "--port", "1")
+    assert seen == ["10"]

@@ -170,3 +170,12 @@ def test_connections_go_back_to_the_pool_as_they_came(app):
         assert dbapi.autocommit is False
         conn.execute(text("SELECT 1"))
         assert dbapi.info.transaction_status != IDLE  # psycopg's implicit BEGIN, as before
+
+
+def test_the_pool_keeps_as_many_connections_as_configured(pg_url, tmp_path):
+    app = create_app({"DATABASE_URL": pg_url, "INSTANCE_PATH": str(tmp_path / "i"), "DB_POOL_SIZE": 12})
+    try:
+        assert app.extensions["phr_db"][0].pool.size() == 12
+    finally:
+        app.extensions["phr_live"].stop()
+        app.extensions["phr_db"][0].dispose()
