@@ -47,12 +47,6 @@ _RULES: dict = {}
 _RULES_MAX = 512
 
 
-def memoized(key, build):
-    """What `build()` returns, kept under `key` (a principal and the model or statement it is for) in the
-    same bounded table as the rules; for statements built from a rule and parameters only."""
-    return _memo(key, build)
-
-
 def _memo(key, build):
     try:
         return _RULES[key]

@@ -24,11 +24,6 @@ class Database:
         app.extensions["phr_db"] = (engine, factory)
         app.teardown_appcontext(self._close)
 
-    def _state(self):
-        from flask import current_app
-
-        return current_app.extensions["phr_db"]
-
     @property
     def session(self) -> Session:
         if "db_session" not in g:
