@@ -221,8 +221,10 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
             # workers; on one shared socket a few keep-alive clients all landed on one worker, leaving the
             # other cores idle (docs/PERFORMANCE.md).
             self.cfg.set("reuse_port", True)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)  # gthread: a WebSocket keeps its request thread (flask-sock)
+            # gthread (a WebSocket keeps its request thread, flask-sock), keeping a connection's thread
+            # between its requests while there are threads for all (gateway/live/server.py).
+            self.cfg.set("worker_class", "gateway.live.server.KeepAliveThreadWorker")
+            self.cfg.set("threads", threads)
             from gateway.live.server import post_worker_init
 
             self.cfg.set("post_worker_init", post_worker_init)  # close sockets at once when stopping
