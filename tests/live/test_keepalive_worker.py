@@ -67,8 +67,8 @@ def server(tmp_path):
 class Conn:
     """One keep-alive HTTP/1.1 connection; answers read by Content-Length."""
 
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=3)
+    def __init__(self, port: int, timeout: float = 3.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
 
     def send(self, *paths: str) -> None:
@@ -117,12 +117,18 @@ def test_a_connection_keeps_its_thread_between_requests(server):
 
 
 def test_with_more_connections_than_threads_none_waits_for_anothers_idle_time(server):
-    # A connection keeping its thread for 10 s would make the others time out (3 s) on one thread.
-    port = server(threads=1, keep_ms=10_000)
-    conns = [Conn(port) for _ in range(3)]
+    """A thread keeps its connection only while there is a thread per connection: a connection accepted
+    during a keep may wait for that keep once, never again."""
+    keep = 4.0
+    port = server(threads=1, keep_ms=int(keep * 1000))
+    conns = [Conn(port, timeout=3 * keep) for _ in range(3)]
+    waits = []
     for i in range(3):
         for n, c in enumerate(conns):
+            started = time.monotonic()
             assert c.get(f"/c{n}-{i}")
+            waits.append(time.monotonic() - started)
+    assert sum(w > keep / 2 for w in waits) <= 1, waits
     for c in conns:
         c.close()
 
