@@ -46,6 +46,13 @@ class UTCDateTime(TypeDecorator):
         value = value.replace(microsecond=value.microsecond // 1000 * 1000)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def result_processor(self, dialect, coltype):
+        if dialect.name == "postgresql":
+            # Our PostgreSQL connections run in UTC (gateway/pg.py), so the driver already gives aware UTC
+            # datetimes: nothing to do per value (4 of a record's columns, per row read).
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None

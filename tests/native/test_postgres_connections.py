@@ -48,6 +48,26 @@ def test_an_idle_connection_whose_server_went_away_is_replaced(engine, monkeypat
     assert second != first
 
 
+def test_sessions_run_in_utc_whatever_the_servers_time_zone():
+    """UTCDateTime columns take the driver's datetimes as they come on PostgreSQL, which is right only if
+    every connection's session is in UTC."""
+    from datetime import datetime, timezone
+
+    from gateway.db import UTCDateTime
+
+    eng = make_engine(POSTGRES_URL, connect_args={"options": "-c TimeZone=America/Sao_Paulo"})
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(text("SHOW TimeZone")).scalar() == "UTC"
+            got = conn.execute(text("SELECT TIMESTAMPTZ '2026-01-02 01:04:05.678-02'").columns(
+                t=UTCDateTime)).scalar()
+    finally:
+        eng.dispose()
+    assert got == datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    assert got.tzinfo is timezone.utc
+    assert got.isoformat() == "2026-01-02T03:04:05.678000+00:00"
+
+
 def test_a_connection_returned_just_now_is_not_pinged(engine, monkeypatch):
     """Under load nothing is tested per request: a connection broken while busy fails that one request,
     and SQLAlchemy then discards the pool, so the next request gets a new connection."""
