@@ -51,6 +51,16 @@ def request_session(app: Flask) -> Session:
     return session
 
 
+def commit(session: Session) -> None:
+    """Commit what a request did. One that began no transaction and holds no pending objects (a read served
+    by prepared statements alone, as the owner's GET) has nothing to commit: Session.commit would begin and
+    end an empty transaction and run every commit hook, ~10 % of a native GET's CPU. Buffered rows and
+    change events cannot be waiting then: write_buffer scopes send theirs as they end, which begins the
+    transaction, and events come with the writes."""
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        session.commit()
+
+
 def open_session(factory: sessionmaker[Session], config) -> Session:
     """A Session carrying what services need to know of the app (the FHIR base for the mappings)."""
     session = factory()

@@ -7,7 +7,7 @@ import orjson
 from flask import Response, request
 
 from gateway.errors import NotFound
-from gateway.extensions import db
+from gateway.extensions import commit, db
 from gateway.fhir import bundles
 from gateway.fhir.auth import current_principal, require
 from gateway.fhir.http import base_url, body_json, prefer, resource_headers, respond, written
@@ -33,7 +33,7 @@ def writer() -> FhirWriter:
 def read(rt: str, rid: str) -> Response:
     """Read the current version."""
     row = reader().read(_known(rt), rid)
-    db.session.commit()
+    commit(db.session)
     summary, elements = request.args.get("_summary"), _elements()
     if summary or elements:
         return respond(bundles.subset(orjson.loads(row.body), summary, elements), 200, resource_headers(row))
@@ -43,7 +43,7 @@ def read(rt: str, rid: str) -> Response:
 def vread(rt: str, rid: str, vid: str) -> Response:
     """Read one version."""
     row = reader().vread(_known(rt), rid, vid)
-    db.session.commit()
+    commit(db.session)
     return respond(row.body, 200, resource_headers(row))
 
 
@@ -63,7 +63,7 @@ def search(rt: str) -> Response:
 def run_search(rt: str, items: list[tuple[str, str]], path: str, extra=None) -> Response:
     lenient = prefer().get("handling") == "lenient"
     page, parsed = reader().search(rt, items, lenient=lenient, extra=extra)
-    db.session.commit()
+    commit(db.session)
     base = base_url()
     links = {"self": bundles.page_url(base, path, items)}
     if page.next_cursor:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from gateway.errors import DomainError, TooLarge
-from gateway.extensions import db
+from gateway.extensions import commit, db
 from gateway.native import batch, classes, files, misc, schemas, users  # noqa: F401  (register routes)
 from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta, split_body
 from gateway.native.router import NoRoute, Reply, match
@@ -77,7 +77,7 @@ def answer(app: Flask, session: Session, method: str, path: str, params: dict[st
         authenticate(req, check_keys=not download)
         view, kwargs = match(method, path)
         reply = view(req, **kwargs)
-        session.commit()
+        commit(session)
         return to_answer(reply)
     except DomainError as e:
         session.rollback()
