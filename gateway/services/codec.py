@@ -14,10 +14,13 @@ FileUrl = Callable[[str], str]
 
 
 def iso(value: datetime) -> str:
-    """Parse's instant format: milliseconds and a Z (isoformat is C; strftime was 3 % of a native query)."""
+    """Parse's instant format: milliseconds (truncated) and a Z. %-formatting the fields takes 0.53 us,
+    isoformat(timespec="milliseconds") 0.94 (it formats the offset we then cut off), strftime more; three
+    per record were 3 % of a native query."""
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (value.year, value.month, value.day, value.hour, value.minute,
+                                                    value.second, value.microsecond // 1000)
 
 
 def parse_iso(text: str) -> datetime:
