@@ -125,8 +125,18 @@ def learn_ownership(session: Session, user_id: str | None, owned: frozenset[str]
 
 
 def forget_ownership(session: Session) -> None:
-    """A profile, account or provider was written in this request: ask the database from now on."""
+    """A profile, account or provider was changed in this request, or a part of it rolled back: ask the
+    database from now on."""
     session.info.pop(REQUEST_OWNERSHIP, None)
+
+
+def learn_new_profile(session: Session, user_id: str, profile_id: str) -> None:
+    """The caller just created this profile as its own (a FHIR Bundle's Patient before its records): its
+    records need no policy query either. A new row changes nothing already known; a rollback forgets all."""
+    known = session.info.get(REQUEST_OWNERSHIP)
+    if known is None or known[0] != user_id:
+        known = (user_id, frozenset(), frozenset())
+    session.info[REQUEST_OWNERSHIP] = (user_id, known[1] | {profile_id}, known[2] | {profile_id})
 
 
 def known_owner(session: Session, profile_id: str | None) -> str | None:

@@ -202,10 +202,12 @@ def _watched_tables() -> set[str]:
     return {m.__table__.name for m in (UserSession, User, Profile, Provider, OAuthToken, OAuthGrant, OAuthClient)}
 
 
-def _remember(session: Session, tags: set[str]) -> None:
+def _remember(session: Session, tags: set[str], *, changed: bool = True) -> None:
+    """`changed`: existing rows were updated or deleted (a new row changes nothing the request knew)."""
     if not tags:
         return
-    access.forget_ownership(session)
+    if changed:
+        access.forget_ownership(session)
     session.info.setdefault(_TAGS, set()).update(tags)
     _notify_others(session, tags)
 
@@ -232,6 +234,8 @@ def _after_flush(session: Session, _ctx) -> None:
     for obj in session.new:
         if not _is_user_session(obj):  # a new login changes no cached entry
             tags |= _tags_of(obj, False)
+    _remember(session, tags, changed=False)
+    tags = set()
     for obj in session.dirty:
         if session.is_modified(obj, include_collections=False):
             tags |= _tags_of(obj, False)

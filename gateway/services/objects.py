@@ -101,10 +101,14 @@ class ObjectService:
             row.acl = acl if acl is not None else self._default_acl(spec, values, buffer)
             row.written_by = writer_of(self.p)
             buffer.add(row)
-            if spec.model in _POLICY_CLASSES:
-                buffer.forget()
             if spec.model is Profile:
+                # A new profile changes no answer given so far (only changes and deletions do); its owner's
+                # next writes to it (a Bundle's records after its Patient) need no policy query.
                 buffer.memo[("profile-exists", row.object_id)] = True
+                if self.p.user_id and row.user_id == self.p.user_id:
+                    access.learn_new_profile(self.session, self.p.user_id, row.object_id)
+            elif spec.model in _POLICY_CLASSES:
+                buffer.forget()
             if spec.model is MedicalDocument:
                 attach_to_document(self.session, row.file_name, row.object_id)
             self._sync_acl(spec, row, buffer, created=True)

@@ -242,6 +242,7 @@ def _after_flush(session: Session, _context) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, _previous: SessionTransaction) -> None:
+    access.forget_ownership(session)  # what it learnt may have been rolled back (a profile it created)
     buffer = session.info.get(_KEY)
     if buffer is not None:
         buffer.discard()
