@@ -170,3 +170,17 @@ def test_batch_entries_keep_their_own_audit_rows(person, db_session):
     rows = db_session.scalars(select(AuditLog.entity_id).where(AuditLog.profile_id == alice.patient_id,
                                                                AuditLog.entity_type == "LabResult")).all()
     assert created <= set(rows) and db_session.scalar(select(func.count()).select_from(AuditLog)) - audit_before == 3
+
+
+def test_a_patients_bundle_asks_no_policy_question_after_creating_its_patient(sent, person):
+    """The caller's own new Patient is known to the request: its records (four classes here) are checked
+    without asking the database whose profile it is, so the buffered rows are not sent class by class."""
+    who = person("newpatient")
+    bundle = synthea.record_bundle(labs=3, vaccines=2, allergies=1, meds=1)
+    with sent_during(sent) as seen:
+        who.fhir.transaction(bundle)
+    flat = [" ".join(s.split()) for s in seen]
+    policy = [s for s in flat if s.upper().startswith("SELECT") and ("FROM shared_access" in s or "FROM profile" in s)]
+    # At most the token's own lookup (no caller cache in this suite) reads the caller's profiles.
+    assert all("user_session" in s for s in policy), policy
+

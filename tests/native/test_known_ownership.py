@@ -58,3 +58,28 @@ def test_a_profile_deleted_by_an_earlier_request_takes_no_new_records(alice):
     a, pid = alice
     ok(a.delete(f"/classes/Profile/{pid}"))
     parse_error(a.post("/classes/Allergy", allergy(pid)), 119)
+
+
+def test_a_rollback_forgets_a_profile_learnt_inside_it(db_session):
+    """A profile the caller created is known for the rest of the request, unless the SAVEPOINT (or the
+    transaction) it was created in rolls back: then the request asks the database again, for all."""
+    import gateway.services.write_buffer  # noqa: F401 - its rollback listener
+    from gateway import access
+
+    access.learn_ownership(db_session, "u1", frozenset({"p0"}), frozenset({"p0"}))
+    access.learn_new_profile(db_session, "u1", "p1")
+    assert access.known_owner(db_session, "p1") == "u1" and access.known_owner(db_session, "p0") == "u1"
+    nested = db_session.begin_nested()
+    access.learn_new_profile(db_session, "u1", "p2")
+    assert access.known_owner(db_session, "p2") == "u1"
+    nested.rollback()
+    assert [access.known_owner(db_session, p) for p in ("p0", "p1", "p2")] == [None, None, None]
+
+
+def test_a_profile_is_learnt_only_by_its_own_creator(db_session):
+    from gateway import access
+
+    access.learn_ownership(db_session, "u1", frozenset({"p0"}), frozenset({"p0"}))
+    access.learn_new_profile(db_session, "u2", "p9")  # (only ever called with the caller's own id)
+    assert access.known_owner(db_session, "p9") == "u2"
+    assert access.known_owner(db_session, "p0") is None  # what was known of u1 is not u2's
