@@ -276,6 +276,9 @@ class BundleService:
         return {"response": {"status": "204 No Content"}}
 
     def _get(self, e: Entry) -> dict[str, Any]:
+        buffer = write_buffer.current(self.session)
+        if buffer is not None:
+            buffer.settle()  # a transaction's reads come last and see all its writes (a Patient's new contacts)
         path = e.path
         if path and not smart_permits(self.p, path[0], "s" if len(path) == 1 else "r"):
             raise Forbidden(f"The access token's scopes do not allow reading {path[0]}")

@@ -104,9 +104,15 @@ class FhirStore:
         if spec.name == "SharedAccess" and row.provider_id:
             self.sync_group(row.provider_id)
         if spec.name == "EmergencyContact":
-            profile = self.session.get(Profile, row.profile_id)
-            if profile is not None and profile.deleted_at is None:
-                self.sync("Profile", profile)
+            # The Patient shows its contacts: stored again once per write scope (a Bundle adding two
+            # contacts makes one new Patient version, not two), before the scope's rows go out.
+            write_buffer.current(self.session).once(("patient-contacts", row.profile_id),
+                                                    lambda: self._contacts_changed(row.profile_id))
+
+    def _contacts_changed(self, profile_id: str) -> None:
+        profile = self.session.get(Profile, profile_id)
+        if profile is not None and profile.deleted_at is None:
+            self.sync("Profile", profile)
 
     def _source(self, row, profile_id: str | None) -> str | None:
         """meta.source for a record someone other than its patient's owner wrote: the provider (a record

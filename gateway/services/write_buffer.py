@@ -53,6 +53,9 @@ class WriteBuffer:
         #: writer answers with them.
         self.resources: dict[tuple[str, str], Any] = {}
         self.memo: dict[Any, Any] = {}
+        #: Work done once when the outermost scope ends, by key (a Patient re-stored once for all the
+        #: contacts a Bundle adds), unless `settle` runs it earlier. It must read what it needs when it runs.
+        self.deferred: dict[Any, Callable[[], None]] = {}
         # Held to send rows before a SAVEPOINT is opened (it is the one connection of the transaction).
         self.connection = session.connection()
 
@@ -90,6 +93,16 @@ class WriteBuffer:
         except TypeError:  # an unhashable key (never expected): no memo
             return compute()
 
+    def once(self, key: Any, work: Callable[[], None]) -> None:
+        """Run `work` once before the scope's rows are sent, however often it is asked for under `key`."""
+        self.deferred.setdefault(key, work)
+
+    def settle(self) -> None:
+        """Run the deferred work now (before a read that must see it)."""
+        while self.deferred:
+            key = next(iter(self.deferred))
+            self.deferred.pop(key)()
+
     def forget(self) -> None:
         """A profile, grant, provider or account was written: the answers may have changed."""
         self.memo.clear()
@@ -115,6 +128,8 @@ class WriteBuffer:
         self.pending.clear()
 
     def discard(self) -> None:
+        # Deferred work stays: it reads the database as it is when it runs (contacts re-read), so a rolled
+        # back SAVEPOINT inside the scope leaves it right; an error out of the scope drops the buffer.
         self.rows.clear()
         self.pending.clear()
         self.resources.clear()
@@ -138,6 +153,7 @@ def scope(session: Session) -> Iterator[WriteBuffer]:
     event.listen(session, "do_orm_execute", _before_statement)
     try:
         yield buffer
+        buffer.settle()
         buffer.flush()
     finally:
         event.remove(session, "do_orm_execute", _before_statement)

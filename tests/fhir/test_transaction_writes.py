@@ -184,3 +184,29 @@ def test_a_patients_bundle_asks_no_policy_question_after_creating_its_patient(se
     # At most the token's own lookup (no caller cache in this suite) reads the caller's profiles.
     assert all("user_session" in s for s in policy), policy
 
+
+
+def test_a_bundle_adding_contacts_stores_its_patient_once_more_with_all_of_them(person):
+    who = person("contacts")
+    bundle = with_contact(with_contact(synthea.record_bundle(labs=1, vaccines=1)))
+    result = who.fhir.transaction(bundle)
+    pid = result["entry"][0]["response"]["location"].split("/")[1]
+    patient = body(who.fhir.get(f"/Patient/{pid}"))
+    assert len(patient["contact"]) == 2
+    assert patient["meta"]["versionId"] == "2"  # created, then once with both contacts (not once per contact)
+    history = body(who.fhir.get(f"/Patient/{pid}/_history"))
+    assert sorted(e["resource"]["meta"]["versionId"] for e in history["entry"]) == ["1", "2"]
+
+
+def test_a_transactions_reads_see_the_contacts_it_adds(person):
+    """Reads come last in a transaction (R4 http.html#trules) and see its writes, the Patient's contacts too."""
+    who = person("reader")
+    pid = who.fhir.transaction(synthea.record_bundle(labs=1, vaccines=0, allergies=0, meds=0))[
+        "entry"][0]["response"]["location"].split("/")[1]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{pid}"}},
+        {"fullUrl": synthea.urn(), "resource": contact(f"Patient/{pid}"),
+         "request": {"method": "POST", "url": "RelatedPerson"}},
+    ]}
+    result = who.fhir.transaction(bundle)
+    assert [c["name"]["text"] for c in result["entry"][0]["resource"]["contact"]] == ["Pat Partner"]
