@@ -274,7 +274,7 @@ class FhirReader:
         R = FhirResource
         # The Patient itself leads the first page, so the compartment query leaves it out.
         conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R),
-                 or_(R.resource_type != "Patient", R.id != pid)]
+                 or_(R.resource_type != "Patient", R.id != R.profile_id)]
         types = [t for v in controls.get("_type", []) for t in v.split(",") if t]
         if types:
             conds.append(R.resource_type.in_(types))
@@ -286,13 +286,24 @@ class FhirReader:
             conds.append(R.last_updated >= rng[0])
         count = min(int(controls.get("_count", ["1000"])[-1]), 5000)
         keys = [(R.resource_type, False), (R.id, False)]
-        # Plain rows with what the Bundle and the audit need, not ORM objects: loading 1000 entities into the
-        # identity map was most of $everything's time (bench/profile_inproc.py everything).
-        stmt = select(R.resource_type, R.id, R.class_name, R.source_id, R.profile_id, R.body).where(*conds)
         cursor = controls.get("_cursor", [None])[-1]
-        if cursor:
-            stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, 2)))
-        rows = list(self.session.execute(stmt.order_by(R.resource_type, R.id).limit(count + 1)).all())
+
+        def compartment(patient_id):
+            # Plain rows with what the Bundle and the audit need, not ORM objects: loading 1000 entities into
+            # the identity map was most of $everything's time (bench/profile_inproc.py everything).
+            stmt = select(R.resource_type, R.id, R.class_name, R.source_id, R.profile_id, R.body).where(
+                R.profile_id == patient_id, *conds[1:])
+            if cursor:
+                stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, 2)))
+            return stmt.order_by(R.resource_type, R.id).limit(count + 1)
+
+        if since or cursor:
+            rows = list(self.session.execute(compartment(pid)).all())
+        else:
+            # The first page without _since is the same statement for every patient: prepared per caller, its
+            # ~1,000 rows read on the driver (services/prepared.py).
+            rows = prepared(self.session, ("everything", self.p, tuple(types), count),
+                            lambda: compartment(bindparam("phr_pid"))).rows(self.session, {"phr_pid": pid})
         more = len(rows) > count
         rows = rows[:count]
         if not cursor and (not types or "Patient" in types):

@@ -56,3 +56,23 @@ def test_everything_pages(alice):
     assert len(seen) == len(set(seen))
     assert clinical(seen) == expected(alice)
     assert synthea
+
+
+def test_the_same_callers_everything_of_two_patients_and_after_a_new_record(person):
+    """The first page is one prepared statement per caller, run with the patient's id: each patient gets
+    its own compartment, and a record added since is there the next time."""
+    from tests.fhir.conftest import load_record
+
+    owner = person("twopatients")
+    first = dict(load_record(owner, family="One", given="First", mrn="MRN-ONE").record)
+    first_ref = f"Patient/{owner.patient_id}"
+    second = load_record(owner, family="Two", given="Second", labs=1, vaccines=0, mrn="MRN-TWO", seed=3)
+    second_ref = f"Patient/{second.patient_id}"
+    for ref, record in ((first_ref, first), (second_ref, second.record), (first_ref, first)):
+        found = refs(body(owner.fhir.get(f"{ref}/$everything")))
+        assert found[0] == ref
+        assert clinical(found) == {f"{rt}/{i}" for rt, rids in record.items() for i in rids}
+    lab = synthea.lab(f"Patient/{second.patient_id}", 9, datetime(2024, 5, 1).date())
+    lab["subject"] = {"reference": second_ref}
+    new = body(owner.fhir.post("/Observation", lab), 201)
+    assert f"Observation/{new['id']}" in refs(body(owner.fhir.get(f"{second_ref}/$everything")))
