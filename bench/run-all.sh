@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole issue 9 measurement, as run for docs/PERFORMANCE.md: side by side at 10k (2 rounds), FHIR at
-# c=1, ingest, then 100k and 1M (our server restarted on each database; Parse Server stays at 10k).
+# c=1, then 100k and 1M (our server restarted on each database; Parse Server stays at 10k), then ingest on
+# a copy of the 10k database (it adds records).
 # Needs what bench/README.md sets up once (Parse peer running, phr_bench* databases, manifests).
 #   bench/run-all.sh [results.jsonl]
 set -uo pipefail
@@ -15,11 +16,15 @@ run $PY bench/compare.py -d 8 -c 8 --rounds 2 --label 10k-final --json "$J"
 run $PY bench/compare.py -d 8 -c 1 --only fhir --label 10k-c1 --json "$J"
 run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label 10k-c1 --json "$J"
 run wrk -t1 -c8 -d8s --latency "$PHR_BASE_URL/healthz"      # the framework floor (compare CPU by hand)
-run $PY bench/generate.py --via fhir --records 2000 --threads 2
 for size in 100k 1m; do
   serve_on "phr_bench_$size"
   run $PY bench/compare.py -d 8 -c 8 --label "$size-final" --json "$J"
   run $PY bench/compare.py -d 8 -c 1 --only fhir --label "$size-c1" --json "$J"
   run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "$size-c1" --json "$J"
 done
+bench/serve.sh stop
+createdb -h 127.0.0.1 -U postgres -T phr_bench phr_bench_ingest
+BENCH_DB=phr_bench_ingest bench/serve.sh start
+for threads in 2 4; do run $PY bench/generate.py --via fhir --records 10000 --threads $threads; done
+bench/serve.sh stop; dropdb -h 127.0.0.1 -U postgres phr_bench_ingest
 serve_on phr_bench
