@@ -192,3 +192,21 @@ def test_audit_event_search_by_agent(scene):
     assert agents == {s["dr_uid"]}  # only that agent's events
     everyone = entry_ids(body(f.get("AuditEvent", {"_count": "1000"})))
     assert set(found) < set(everyone)
+
+
+def test_an_actor_reads_the_events_of_its_own_actions_and_no_others(scene, signup, db_session):
+    """The trail of a profile is its owner's; an actor also sees what it did itself (a doctor its reads and
+    writes of Alice's record), nothing else of hers; a stranger sees none of it."""
+    s = scene
+    assert s["dr"].get(f"/classes/Allergy/{s['allergy']}").status_code == 200
+    assert s["dr_fhir"].get(f"Observation/{s['lab']}").status_code == 200
+    db_session.expire_all()
+    own = set(db_session.scalars(select(AuditLog.object_id).where(AuditLog.actor_id == s["dr_uid"])))
+    of_alice = set(db_session.scalars(select(AuditLog.object_id).where(AuditLog.profile_id == s["pid"])))
+    assert own & of_alice and of_alice - own  # reads of Alice's data by the doctor, and Alice's own writes
+    seen = entry_ids(body(s["dr_fhir"].get("AuditEvent", {"_count": "1000"})))
+    assert seen == own
+    _, stranger = signup("stranger")
+    stranger_fhir = Fhir(s["client"], stranger.token)
+    assert entry_ids(body(stranger_fhir.get("AuditEvent", {"_count": "1000"}))) & (own | of_alice) == set()
+    assert all(stranger_fhir.get(f"AuditEvent/{i}").status_code == 404 for i in sorted(own)[:3])
