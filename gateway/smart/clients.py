@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ DEFAULT_USER_SCOPE = ("openid fhirUser profile launch launch/patient offline_acc
 DEFAULT_SYSTEM_SCOPE = "system/*.rs"
 #: Client assertions are signed with these (SMART Backend Services, 'Signature algorithms').
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """24 letters and digits (~143 bits): a token_urlsafe id began with '-' one time in 64, which command-line
+    tools (smart-fetch --smart-client-id, curl -u) then read as an option."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
 def hash_secret(secret: str) -> str:
@@ -94,7 +102,7 @@ def create_client(session: Session, name: str, *, auth_method: str, redirect_uri
         raise NotFound(f"provider {provider_id} does not exist")
     secret = secrets.token_urlsafe(32) if auth_method == "client_secret_basic" else None
     row = OAuthClient(
-        client_id=secrets.token_urlsafe(18), name=name.strip(), auth_method=auth_method,
+        client_id=new_client_id(), name=name.strip(), auth_method=auth_method,
         secret_hash=hash_secret(secret) if secret else None, redirect_uris=list(redirect_uris),
         scope=parsed.text, jwks=jwks, jwks_url=jwks_url, provider_id=provider_id,
     )

@@ -75,3 +75,12 @@ def test_keys_rotate(env):
     first = run("keys", "rotate")
     second = run("keys", "rotate")
     assert first.exit_code == 0 and last_json(first)["kid"] != last_json(second)["kid"]
+
+
+def test_client_ids_are_letters_and_digits_so_command_lines_take_them():
+    """A client id that began with '-' (one token_urlsafe id in 64) was read as an option by smart-fetch."""
+    from gateway.smart.clients import new_client_id
+
+    ids = {new_client_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(i) == 24 and i.isascii() and i.isalnum() for i in ids)
