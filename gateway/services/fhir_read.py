@@ -273,8 +273,7 @@ class FhirReader:
         patient = self.read("Patient", pid, audited=False)  # audited with the rest: one row per request
         R = FhirResource
         # The Patient itself leads the first page, so the compartment query leaves it out.
-        conds = [R.profile_id == pid, R.deleted.is_(False), self.readable(R),
-                 or_(R.resource_type != "Patient", R.id != R.profile_id)]
+        conds = [R.deleted.is_(False), self.readable(R), or_(R.resource_type != "Patient", R.id != R.profile_id)]
         types = [t for v in controls.get("_type", []) for t in v.split(",") if t]
         if types:
             conds.append(R.resource_type.in_(types))
@@ -292,7 +291,7 @@ class FhirReader:
             # Plain rows with what the Bundle and the audit need, not ORM objects: loading 1000 entities into
             # the identity map was most of $everything's time (bench/profile_inproc.py everything).
             stmt = select(R.resource_type, R.id, R.class_name, R.source_id, R.profile_id, R.body).where(
-                R.profile_id == patient_id, *conds[1:])
+                R.profile_id == patient_id, *conds)
             if cursor:
                 stmt = stmt.where(paging.after(keys, paging.decode_cursor(cursor, 2)))
             return stmt.order_by(R.resource_type, R.id).limit(count + 1)
