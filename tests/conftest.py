@@ -54,6 +54,19 @@ def fresh_database(kind: str, tmp_path_factory, name: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def app_on(url: str, tmp_path, **config: Any) -> Iterator[Any]:
+    """The app on a database of its own (its real engine and pool, not the suite's rolled-back connection);
+    its live hub stopped and its pool closed afterwards."""
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "i"), "APP_ID": APP_ID,
+                      "MASTER_KEY": MASTER_KEY, "BASE_URL": "http://testserver", **config})
+    try:
+        yield app
+    finally:
+        app.extensions["phr_live"].stop()
+        app.extensions["phr_db"][0].dispose()
+
+
 def committed_postgres(tmp_path_factory, name: str):
     """A migrated PostgreSQL schema whose commits are real (not the rolled-back test connection), dropped
     afterwards; for tests about transactions and processes. Skips when PostgreSQL is not tested."""

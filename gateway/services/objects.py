@@ -19,7 +19,7 @@ from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.errors import Conflict, Forbidden, InvalidInput, InvalidType, NotFound, ValidationFailed
 from gateway.models import (
-    AclEntry, MedicalDocument, Profile, ProfileRecord, Provider, RecordVersion, SharedAccess, StoredFile, User,
+    AclEntry, MedicalDocument, Profile, Provider, RecordVersion, SharedAccess, StoredFile, User,
 )
 from gateway.schema import ClassSpec, FieldSpec, class_spec
 from gateway.services import codec, write_buffer

@@ -15,7 +15,7 @@ from gateway import create_app
 from gateway import pg as db_mod
 from gateway.db import make_engine
 from gateway.pg import IDLE
-from tests.conftest import APP_ID, DATABASES, MASTER_KEY, POSTGRES_URL, Parse, committed_postgres, pointer
+from tests.conftest import DATABASES, POSTGRES_URL, Parse, app_on, committed_postgres, pointer
 from tests.native.conftest import ok
 
 pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="PostgreSQL is not among the test databases")
@@ -88,11 +88,8 @@ def pg_url(tmp_path_factory):
 
 @pytest.fixture
 def app(pg_url, tmp_path):
-    app = create_app({"DATABASE_URL": pg_url, "INSTANCE_PATH": str(tmp_path / "i"), "APP_ID": APP_ID,
-                      "MASTER_KEY": MASTER_KEY, "BASE_URL": "http://testserver"})
-    yield app
-    app.extensions["phr_live"].stop()
-    app.extensions["phr_db"][0].dispose()
+    with app_on(pg_url, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture

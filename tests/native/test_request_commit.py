@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from gateway import create_app
 from gateway.models import AuditLog
-from tests.conftest import APP_ID, DATABASES, MASTER_KEY, Parse, fresh_database, pointer
+from tests.conftest import DATABASES, Parse, app_on, fresh_database, pointer
 from tests.native.conftest import ok
 
 
@@ -23,11 +22,8 @@ def url(request, tmp_path_factory):
 
 @pytest.fixture
 def app(url, tmp_path):
-    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "i"), "APP_ID": APP_ID,
-                      "MASTER_KEY": MASTER_KEY, "BASE_URL": "http://testserver"})
-    yield app
-    app.extensions["phr_live"].stop()
-    app.extensions["phr_db"][0].dispose()
+    with app_on(url, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture
