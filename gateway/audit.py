@@ -76,8 +76,8 @@ def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | 
         return 0
     owned: set[str] = set()
     if p.user_id and not p.master:
-        # Profiles known to be the caller's since it authenticated (users.principal_for_token) need no query;
-        # ownership is only ever gained (a new profile) in a request, and those are looked up.
+        # Profiles the request knows to be the caller's (as it authenticated, and those it created since:
+        # access.learn_new_profile) need no query; any other is looked up.
         cached = session.info.get(access.REQUEST_OWNERSHIP)
         if cached and cached[0] == p.user_id:
             owned = profiles & cached[1]

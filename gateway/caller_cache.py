@@ -230,18 +230,17 @@ def _notify_others(session: Session, tags: set[str]) -> None:
 
 @sa_event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _ctx) -> None:
-    tags: set[str] = set()
+    added: set[str] = set()
     for obj in session.new:
         if not _is_user_session(obj):  # a new login changes no cached entry
-            tags |= _tags_of(obj, False)
-    _remember(session, tags, changed=False)
-    tags = set()
+            added |= _tags_of(obj, False)
+    changed: set[str] = set()
     for obj in session.dirty:
         if session.is_modified(obj, include_collections=False):
-            tags |= _tags_of(obj, False)
+            changed |= _tags_of(obj, False)
     for obj in session.deleted:
-        tags |= _tags_of(obj, True)
-    _remember(session, tags)
+        changed |= _tags_of(obj, True)
+    _remember(session, added | changed, changed=bool(changed))
 
 
 def _is_user_session(obj: Any) -> bool:

@@ -104,7 +104,8 @@ class WriteBuffer:
             self.deferred.pop(key)()
 
     def forget(self) -> None:
-        """A profile, grant, provider or account was written: the answers may have changed."""
+        """A profile was changed or deleted, or a grant, provider or account written: the answers may have
+        changed."""
         self.memo.clear()
         access.forget_ownership(self.session)
 
