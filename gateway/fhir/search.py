@@ -231,7 +231,8 @@ class Compiler:
             if modifier:
                 raise SearchError(f"Modifier :{modifier} is not supported on date parameter {param.code}")
             prefix, text = _prefix(value)
-            return _date_clause(prefix, text, I.low, I.high)
+            # Every date row has both ends; naming `low` lets the partial date index serve any prefix.
+            return and_(I.low.is_not(None), _date_clause(prefix, text, I.low, I.high))
         if t in ("quantity", "number"):
             if modifier:
                 raise SearchError(f"Modifier :{modifier} is not supported on {t} parameter {param.code}")
