@@ -274,3 +274,15 @@ def test_every_generated_element_is_declared_for_the_lossless_rule():
         for key in built:
             if key not in ("resourceType", "id", "meta", "extension"):
                 assert _group_of(key, choices) in module.ELEMENTS, (module.__name__, key)
+
+
+def test_json_copy_is_a_deep_copy_of_json_data():
+    from mappings.lossless import json_copy
+
+    original = {"a": [{"b": [1, 2.5, "x", None, True]}, {"c": {"d": []}}], "e": "f"}
+    copied = json_copy(original)
+    assert copied == original
+    copied["a"][0]["b"].append(3)
+    copied["a"][1]["c"]["d"].append("g")
+    copied["e"] = "changed"
+    assert original == {"a": [{"b": [1, 2.5, "x", None, True]}, {"c": {"d": []}}], "e": "f"}
