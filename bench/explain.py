@@ -36,8 +36,23 @@ def main() -> None:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not statement.startswith("EXPLAIN"):
             seen.append((statement, parameters))
 
+    # Prepared reads (gateway/services/prepared.py) run on the driver, past SQLAlchemy's events.
+    import psycopg
+
+    plain_execute = psycopg.Cursor.execute
+
+    def execute(self, query, params=None, **kwargs):  # noqa: ANN001
+        text = str(query)
+        if capturing and text.lstrip().upper().startswith(("SELECT", "WITH")) \
+                and (not seen or seen[-1][0] != text or seen[-1][1] != params):
+            seen.append((text, params))
+        return plain_execute(self, query, params, **kwargs)
+
+    psycopg.Cursor.execute = execute
+    capturing = True
     c = app.test_client()
     r = c.get(path, headers={"X-Parse-Session-Token": token})
+    capturing = False
     print(r.status_code, len(r.data), "bytes")
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
