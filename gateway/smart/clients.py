@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import string
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from gateway import scopes as smart_scopes
+from gateway.db import random_alnum
 from gateway.errors import InvalidInput, NotFound
 from gateway.models import Provider
 from gateway.models.oauth import OAuthClient
@@ -29,13 +29,12 @@ DEFAULT_USER_SCOPE = ("openid fhirUser profile launch launch/patient offline_acc
 DEFAULT_SYSTEM_SCOPE = "system/*.rs"
 #: Client assertions are signed with these (SMART Backend Services, 'Signature algorithms').
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
-_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def new_client_id() -> str:
     """24 letters and digits (~143 bits): a token_urlsafe id began with '-' one time in 64, which command-line
     tools (smart-fetch --smart-client-id, curl -u) then read as an option."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    return random_alnum(24)
 
 
 def hash_secret(secret: str) -> str:
