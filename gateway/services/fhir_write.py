@@ -3,6 +3,7 @@ Parse face serves (ObjectService: access policy, versions, audit), and the FHIR 
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import jsonpatch
@@ -216,11 +217,12 @@ class FhirWriter:
             raise Forbidden("The access token is for another patient")
 
     def _fresh(self, rt: str, rid: str) -> FhirResource:
-        """The resource as just written: the write buffer holds it (no need to read it back)."""
+        """The resource as just written: the write buffer holds it (no need to read it back). A FhirResource,
+        or for a new resource an object with its columns as attributes."""
         buffer = write_buffer.current(self.session)
         row = buffer.resources.get((rt, rid)) if buffer is not None else None
-        if isinstance(row, dict):  # a new resource, inserted as a plain row
-            return FhirResource(**row)
+        if isinstance(row, dict):  # a new resource, inserted as a plain row: its columns as attributes, as
+            return SimpleNamespace(**row)  # a search's rows have them (an ORM object cost 0.1 ms to make)
         if row is not None:
             return row
         row = self.current(rt, rid)
