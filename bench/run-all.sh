@@ -3,24 +3,25 @@
 # c=1, then 100k and 1M (our server restarted on each database; Parse Server stays at 10k), then ingest on
 # a copy of the 10k database (it adds records).
 # Needs what bench/README.md sets up once (Parse peer running, phr_bench* databases, manifests).
-#   bench/run-all.sh [results.jsonl]
+#   [BENCH_TAG=s5] bench/run-all.sh [results.jsonl]      (labels 10k-s5-final, ... with a tag)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); cd "$HERE/.."; . bench/env.sh
 J=${1:-/work/bench-run/results.jsonl}
 PY=.venv/bin/python
+T=${BENCH_TAG:+-$BENCH_TAG}
 run() { echo "== $* ($(date +%T), load $(cut -d' ' -f1 /proc/loadavg))"; "$@"; }
 serve_on() { bench/serve.sh stop; BENCH_DB=$1 bench/serve.sh start; }
 
 serve_on phr_bench
-run $PY bench/compare.py -d 8 -c 8 --rounds 2 --label 10k-final --json "$J"
-run $PY bench/compare.py -d 8 -c 1 --only fhir --label 10k-c1 --json "$J"
-run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label 10k-c1 --json "$J"
+run $PY bench/compare.py -d 8 -c 8 --rounds 2 --label "10k$T-final" --json "$J"
+run $PY bench/compare.py -d 8 -c 1 --only fhir --label "10k$T-c1" --json "$J"
+run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "10k$T-c1" --json "$J"
 run wrk -t1 -c8 -d8s --latency "$PHR_BASE_URL/healthz"      # the framework floor (compare CPU by hand)
 for size in 100k 1m; do
   serve_on "phr_bench_$size"
-  run $PY bench/compare.py -d 8 -c 8 --label "$size-final" --json "$J"
-  run $PY bench/compare.py -d 8 -c 1 --only fhir --label "$size-c1" --json "$J"
-  run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "$size-c1" --json "$J"
+  run $PY bench/compare.py -d 8 -c 8 --label "$size$T-final" --json "$J"
+  run $PY bench/compare.py -d 8 -c 1 --only fhir --label "$size$T-c1" --json "$J"
+  run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "$size$T-c1" --json "$J"
 done
 bench/serve.sh stop
 createdb -h 127.0.0.1 -U postgres -T phr_bench phr_bench_ingest
