@@ -46,9 +46,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                                 epoch=app.extensions["phr_live"].caller_cache_epoch,
                                                 engine=app.extensions["phr_db"][0])
 
+    from gateway.fhir.wsgi import FhirReads
     from gateway.native.wsgi import NativeReads
 
-    app.wsgi_app = NativeReads(app, app.wsgi_app)  # the native hot reads skip Flask (gateway/native/wsgi.py)
+    # The hot reads skip Flask: native GETs (gateway/native/wsgi.py), then plain FHIR reads (gateway/fhir/wsgi.py).
+    app.wsgi_app = NativeReads(app, FhirReads(app, app.wsgi_app))
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -33,15 +33,20 @@ def current_principal() -> Principal:
 
 
 def _principal() -> Principal:
-    master = request.headers.get("X-Parse-Master-Key")
+    return principal_from(request.headers)
+
+
+def principal_from(headers) -> Principal:
+    """The caller named by these request headers (needs an app context)."""
+    master = headers.get("X-Parse-Master-Key")
     if master:
         if is_master_key(master, current_app.config):
             return MASTER
         raise Unauthenticated("The master key is not valid.")
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         return bearer_principal(credentials.strip())
-    token = request.headers.get("X-Parse-Session-Token")
+    token = headers.get("X-Parse-Session-Token")
     if token:
         return UserService(db.session).principal_for_token(token, current_app.extensions.get("phr_callers")).principal
     return ANONYMOUS
@@ -100,6 +105,25 @@ def _resource_type(path: str, kwargs: dict) -> str | None:
     return first if first and first[0].isupper() else None
 
 
+def check_scopes(p: Principal, route, kwargs: dict) -> None:
+    """403 when the caller's SMART token does not name this route's interaction on its resource type."""
+    if p.smart is None or route.interaction in ("batch", "transaction"):
+        return
+    # Bulk $export (also at Patient/ and Group/ level) filters what it writes type by type with the
+    # token's scopes; the kick-off needs some read scope, not one for Group (Bulk Data 2.0 asks none).
+    bulk = route.operation in ("export", "patient-export", "group-export")
+    rt = None if bulk else _resource_type(route.path, kwargs)
+    if rt is None:  # system-level history: some type must be searchable at all
+        allowed = any(route.scope in rule.letters for rule in p.smart.scopes.rules)
+    elif rt == "Binary":  # a document's file goes with the document
+        allowed = smart_permits(p, "Binary", "r") or smart_permits(p, "DocumentReference", "r")
+    else:
+        allowed = smart_permits(p, rt, route.scope)
+    if not allowed:
+        raise Forbidden(f"The access token's scopes do not allow this interaction ({route.interaction} "
+                        f"{rt or 'on the system'}).")
+
+
 def scoped(route) -> Callable:
     """The route's handler behind the SMART scope check (SMART.md 'Resource server': 403 outside the
     scopes). Batch and transaction entries are checked one by one by the services instead."""
@@ -107,21 +131,7 @@ def scoped(route) -> Callable:
 
     @wraps(handler)
     def view(**kwargs):
-        p = current_principal()
-        if p.smart is not None and route.interaction not in ("batch", "transaction"):
-            # Bulk $export (also at Patient/ and Group/ level) filters what it writes type by type with the
-            # token's scopes; the kick-off needs some read scope, not one for Group (Bulk Data 2.0 asks none).
-            bulk = route.operation in ("export", "patient-export", "group-export")
-            rt = None if bulk else _resource_type(route.path, kwargs)
-            if rt is None:  # system-level history: some type must be searchable at all
-                allowed = any(route.scope in rule.letters for rule in p.smart.scopes.rules)
-            elif rt == "Binary":  # a document's file goes with the document
-                allowed = smart_permits(p, "Binary", "r") or smart_permits(p, "DocumentReference", "r")
-            else:
-                allowed = smart_permits(p, rt, route.scope)
-            if not allowed:
-                raise Forbidden(f"The access token's scopes do not allow this interaction ({route.interaction} "
-                                f"{rt or 'on the system'}).")
+        check_scopes(current_principal(), route, kwargs)
         return handler(**kwargs)
 
     return view

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 import orjson
 from flask import Response, request
 
+from gateway.access import Principal
 from gateway.errors import NotFound
 from gateway.extensions import commit, db
 from gateway.fhir import bundles
@@ -32,9 +33,15 @@ def writer() -> FhirWriter:
 
 def read(rt: str, rid: str) -> Response:
     """Read the current version."""
-    row = reader().read(_known(rt), rid)
+    return answer_read(current_principal(), rt, rid, request.args.get("_summary"), _elements())
+
+
+def answer_read(p: Principal, rt: str, rid: str, summary: str | None = None,
+                elements: list[str] | None = None) -> Response:
+    """The read's answer, for the route and for the front that serves plain reads before Flask
+    (gateway/fhir/wsgi.py)."""
+    row = FhirReader(db.session, require(p), base_url()).read(_known(rt), rid)
     commit(db.session)
-    summary, elements = request.args.get("_summary"), _elements()
     if summary or elements:
         return respond(bundles.subset(orjson.loads(row.body), summary, elements), 200, resource_headers(row))
     return respond(row.body, 200, resource_headers(row))
