@@ -159,6 +159,9 @@ def main() -> None:
     ap.add_argument("-c", type=int, default=8)
     ap.add_argument("-d", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="alternate ours/parse this many times per scenario")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="seconds of each scenario per server before it is measured, not counted (a server just "
+                         "started opens its database connections and prepares its statements in the first requests)")
     ap.add_argument("--only", choices=["native", "fhir", "all"], default="all")
     ap.add_argument("--scenarios", help="comma-separated subset")
     ap.add_argument("--label", default="", help="data size label for the report, e.g. 10k")
@@ -171,6 +174,8 @@ def main() -> None:
         for name in ours:
             if wanted and name not in wanted:
                 continue
+            for target in ("ours", "parse") if args.warmup else ():
+                measure(target, (ours if target == "ours" else parse)[name], c=args.c, d=args.warmup, name=name)
             for r in range(args.rounds):
                 order = ("ours", "parse") if r % 2 == 0 else ("parse", "ours")
                 for target in order:
@@ -181,6 +186,8 @@ def main() -> None:
         for name, spec in fhir_scenarios().items():
             if wanted and name not in wanted:
                 continue
+            if args.warmup:
+                measure("ours", spec, c=args.c, d=args.warmup, name=name)
             for _ in range(args.rounds):
                 rows.append(measure("ours", spec, c=args.c, d=args.d, name=name))
                 print(fmt(rows[-1]), flush=True)
