@@ -50,8 +50,8 @@ def warm_up(resource_types: typing.Iterable[str]) -> int:
 
     fhir.resources imports an element's model (Quantity, Reference, Dosage...) the first time a resource
     holding one is validated: in a new gunicorn worker the first Bundles spent ~20 % of their time importing
-    modules (py-spy), and ingest right after a start ran at ~740 resources/s instead of ~960. A worker calls
-    this before it serves (gateway/live/server.py). Returns the number of models loaded."""
+    modules (py-spy), and a worker's first ~95-resource Bundle took 310-490 ms instead of 210-265. A worker
+    calls this before it serves (gateway/live/server.py). Returns the number of models loaded."""
     seen: set[type] = set()
     pending = [get_fhir_model_class(rt) for rt in resource_types]
     while pending:

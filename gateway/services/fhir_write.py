@@ -222,7 +222,7 @@ class FhirWriter:
         buffer = write_buffer.current(self.session)
         row = buffer.resources.get((rt, rid)) if buffer is not None else None
         if isinstance(row, dict):  # a new resource, inserted as a plain row: its columns as attributes, as
-            return SimpleNamespace(**row)  # a search's rows have them (an ORM object cost 0.1 ms to make)
+            return SimpleNamespace(**row)  # a search's rows have them (16 us for an ORM object, 0.2 for this)
         if row is not None:
             return row
         row = self.current(rt, rid)
