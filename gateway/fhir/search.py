@@ -58,12 +58,17 @@ class ParsedSearch:
     ignored: list[str] = field(default_factory=list)
 
 
-def _split(raw: str, sep: str, escapable: str | None) -> list[str]:
-    """Split on `sep`; a backslash escapes the next character (any, or only those in `escapable`)."""
+#: What R4 lets a backslash escape in a search value (search.html, 'Escaping search parameters').
+ESCAPABLE = ",$|\\"
+
+
+def _split(raw: str, sep: str, *, unescape: bool) -> list[str]:
+    """Split on each `sep` no backslash escapes; `unescape`: also drop the escaping backslashes, else keep
+    every escape for a later split (a token's `\\|` must survive the split on commas)."""
     out, cur, i = [], "", 0
     while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw) and (escapable is None or raw[i + 1] in escapable):
-            cur += raw[i + 1]
+        if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in ESCAPABLE:
+            cur += raw[i + 1] if unescape else raw[i:i + 2]
             i += 2
             continue
         if raw[i] == sep:
@@ -77,12 +82,21 @@ def _split(raw: str, sep: str, escapable: str | None) -> list[str]:
 
 
 def split_values(raw: str) -> list[str]:
-    """Comma-separated OR values; `\\,` is a literal comma (R4 search, 'Escaping')."""
-    return _split(raw, ",", ",$|\\")
+    """Comma-separated OR values, each still escaped (`unescape` or `_split_pipe` take the escapes off)."""
+    return _split(raw, ",", unescape=False)
+
+
+_ESCAPE = re.compile(r"\\([,$|\\])")
+
+
+def unescape(value: str) -> str:
+    """One value as meant: `\\,` a comma, `\\|` a pipe, `\\$` a dollar sign, `\\\\` a backslash."""
+    return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
 def _split_pipe(raw: str) -> list[str]:
-    return _split(raw, "|", None)
+    """system|code (and quantity's number|system|code) on the unescaped pipes, each part unescaped."""
+    return _split(raw, "|", unescape=True)
 
 
 def parse(resource_type: str, items: list[tuple[str, str]], *, lenient: bool = False) -> ParsedSearch:
@@ -194,10 +208,10 @@ class Compiler:
         if c.name == "_id" and c.modifier not in (None, "not"):
             raise SearchError(f"Modifier :{c.modifier} is not supported on _id")
         if c.name == "_id":
-            cond = R.id.in_(c.values)
+            cond = R.id.in_([unescape(v) for v in c.values])
             return not_(cond) if c.modifier == "not" else cond
         if c.name == "_lastUpdated":
-            return or_(*[_date_clause(*_prefix(v), R.last_updated, R.last_updated) for v in c.values])
+            return or_(*[_date_clause(*_prefix(unescape(v)), R.last_updated, R.last_updated) for v in c.values])
         param = params_for(rt)[c.name]
         if c.modifier == "missing":
             if c.values not in (["true"], ["false"]):
@@ -222,6 +236,7 @@ class Compiler:
         if t == "string":
             if modifier not in (None, "exact", "contains"):
                 raise SearchError(f"Modifier :{modifier} is not supported on string parameter {param.code}")
+            value = unescape(value)
             if modifier == "exact":
                 return I.value == value
             needle = normalize(value).replace("%", "\\%").replace("_", "\\_")
@@ -230,7 +245,7 @@ class Compiler:
         if t == "date":
             if modifier:
                 raise SearchError(f"Modifier :{modifier} is not supported on date parameter {param.code}")
-            prefix, text = _prefix(value)
+            prefix, text = _prefix(unescape(value))
             # Every date row has both ends; naming `low` lets the partial date index serve any prefix.
             return and_(I.low.is_not(None), _date_clause(prefix, text, I.low, I.high))
         if t in ("quantity", "number"):
@@ -249,6 +264,7 @@ class Compiler:
         if t == "reference":
             return self._reference(I, param, modifier, value)
         if t == "uri":
+            value = unescape(value)
             if modifier == "below":
                 return I.value.like(value.replace("%", "\\%") + "%", escape="\\")
             if modifier == "above":
@@ -261,7 +277,7 @@ class Compiler:
     @staticmethod
     def _token(I, value: str, modifier: str | None) -> ColumnElement[bool]:
         if modifier == "text":
-            return I.norm.like(normalize(value).replace("%", "\\%") + "%", escape="\\")
+            return I.norm.like(normalize(unescape(value)).replace("%", "\\%") + "%", escape="\\")
         if modifier not in (None, "not"):
             raise SearchError(f"Modifier :{modifier} is not supported on token parameters")
         parts = _split_pipe(value)
@@ -286,6 +302,7 @@ class Compiler:
             return and_(clause, I.value == ident, I.system.is_(None) if system == "" else I.system == system)
         if modifier and modifier not in RESOURCE_TYPES:
             raise SearchError(f"Modifier :{modifier} is not supported on reference parameter {param.code}")
+        value = unescape(value)
         if value.startswith(self.base_url + "/"):
             value = value[len(self.base_url) + 1:]
         parts = value.split("/")

@@ -70,3 +70,23 @@ def test_native_edit_reindexes(alice):
 
 def test_bad_modifier(alice):
     outcome(alice.fhir.get("Observation", {"code:exact": "2339-0"}), 400)
+
+
+def test_escaped_pipes_and_commas_are_part_of_the_code(alice):
+    """R4 search 'Escaping': `\\|` and `\\,` are literal; the split on commas must leave `\\|` for the split
+    of system|code."""
+
+    def lab(system: str, code: str) -> str:
+        return alice.fhir.create({"resourceType": "Observation", "status": "final", "subject": {"reference": alice.ref},
+                                  "code": {"coding": [{"system": system, "code": code}]},
+                                  "effectiveDateTime": "2024-01-01", "valueString": "x"})["id"]
+
+    piped, plain, commas = lab("urn:x", "a|b"), lab("a", "b"), lab("urn:x", "x,y")
+    search = lambda value: sorted(ids(alice.fhir.search("Observation", {"code": value})))  # noqa: E731
+    assert search("a\\|b") == [piped]
+    assert search("urn:x|a\\|b") == [piped]
+    assert search("a|b") == [plain]
+    assert search("x\\,y") == [commas]
+    assert search("x,y") == []
+    assert sorted(search("a\\|b,x\\,y")) == sorted([piped, commas])
+    assert search("urn:x|a\\|b\\\\") == []  # an escaped backslash is a backslash, not an escape
