@@ -23,6 +23,11 @@ def iso(value: datetime) -> str:
                                                     value.second, value.microsecond // 1000)
 
 
+def _instant(value: datetime | str) -> str:
+    """An instant as the answer shows it; text when the database formatted it already (query.columns)."""
+    return value if value.__class__ is str else iso(value)
+
+
 def parse_iso(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -33,8 +38,8 @@ def parse_iso(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def date_json(value: datetime) -> dict[str, str]:
-    return {"__type": "Date", "iso": iso(value)}
+def date_json(value: datetime | str) -> dict[str, str]:
+    return {"__type": "Date", "iso": value if value.__class__ is str else iso(value)}
 
 
 def pointer_json(class_name: str, object_id: str) -> dict[str, str]:
@@ -63,8 +68,8 @@ def encode(spec: ClassSpec, row: Record, *, file_url: FileUrl | None = None, wit
     """The whole record as the native API shows it (before `keys` projection)."""
     out: dict[str, Any] = {
         "objectId": row.object_id,
-        "createdAt": iso(row.created_at),
-        "updatedAt": iso(row.updated_at),
+        "createdAt": _instant(row.created_at),
+        "updatedAt": _instant(row.updated_at),
     }
     for name, f in spec.fields.items():
         value = encode_field(f, row, file_url)

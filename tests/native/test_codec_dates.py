@@ -29,3 +29,28 @@ def test_any_instant_as_isoformat_writes_it_in_utc():
                          rnd.randint(0, 59), rnd.randint(0, 59), rnd.randint(0, 999_999), tzinfo=zone)
         expected = value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert iso(value) == expected
+
+
+INSTANTS = ["2026-11-24T12:43:09.405Z", "2026-11-24T12:43:09.999Z", "2026-01-02T03:04:05.000Z",
+            "0005-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2000-02-29T00:00:00.001Z"]
+
+
+def test_queries_and_gets_show_instants_as_the_codec_writes_them(signup, make_profile, make_record, db_session):
+    """On PostgreSQL the database formats the instants a query or GET shows (services/query.columns); on
+    both databases the answer is what codec.iso makes of the stored value."""
+    from sqlalchemy import select
+
+    from gateway.models import LabResult
+    from tests.conftest import pointer
+
+    _, alice = signup("alice")
+    pid = make_profile(alice)
+    ids = {make_record(alice, "LabResult", pid, testName=f"t{i}", date={"__type": "Date", "iso": text}): text
+           for i, text in enumerate(INSTANTS)}
+    stored = {r.object_id: r for r in db_session.scalars(select(LabResult).where(LabResult.object_id.in_(ids)))}
+    found = alice.get("/classes/LabResult", {"where": {"profile": pointer("Profile", pid)}, "limit": 100}).json["results"]
+    assert len(found) == len(INSTANTS)
+    for record in found + [alice.get(f"/classes/LabResult/{rid}").json for rid in ids]:
+        row = stored[record["objectId"]]
+        assert record["date"] == {"__type": "Date", "iso": ids[record["objectId"]]}
+        assert (record["createdAt"], record["updatedAt"]) == (iso(row.created_at), iso(row.updated_at))
