@@ -86,7 +86,7 @@ def split_values(raw: str) -> list[str]:
     return _split(raw, ",", unescape=False)
 
 
-_ESCAPE = re.compile(r"\\([,$|\\])")
+_ESCAPE = re.compile("\\\\([" + re.escape(ESCAPABLE) + "])")
 
 
 def unescape(value: str) -> str:

@@ -39,7 +39,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def date_json(value: datetime | str) -> dict[str, str]:
-    return {"__type": "Date", "iso": value if value.__class__ is str else iso(value)}
+    return {"__type": "Date", "iso": _instant(value)}
 
 
 def pointer_json(class_name: str, object_id: str) -> dict[str, str]:

@@ -268,9 +268,13 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
     rows = []
     if args.limit > 0:
         page = (min(args.limit, MAX_LIMIT), args.skip, args.order)
-        rows = prepared(session, ("query", spec.name, p, where_key, page), lambda: select(
-            *columns(spec.name, session.get_bind().dialect.name)).where(predicate()).order_by(*order_clauses(spec, args.order))
-            .limit(page[0]).offset(page[1])).rows(session)
+
+        def build():
+            served = columns(spec.name, session.get_bind().dialect.name)
+            return select(*served).where(predicate()).order_by(*order_clauses(spec, args.order)) \
+                .limit(page[0]).offset(page[1])
+
+        rows = prepared(session, ("query", spec.name, p, where_key, page), build).rows(session)
     return _answer(session, p, spec, rows, count, args, file_url)
 
 
