@@ -26,6 +26,11 @@ def actor_type(p: Principal) -> str:
     return "anonymous"
 
 
+#: Actions a transaction writes one row for per (caller, action, profile), listing the records
+#: (`group_writes`). Shares and revokes stay one row each.
+GROUPED = ("create", "update", "delete")
+
+
 def record(
     session: Session,
     p: Principal,
@@ -35,19 +40,60 @@ def record(
     *,
     profile_id: str | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditLog:
+) -> None:
     """Append one audit row in the caller's transaction (so a rolled-back write leaves no trace). Inside a
-    write scope (a Bundle) the row, its version and its AuditEvent are sent with the others."""
+    write scope (a Bundle) the row, its version and its AuditEvent are sent with the others; inside a
+    scope that groups writes, a create, update or delete joins its group's row instead."""
     assert action in ACTIONS, action
+    buffer = write_buffer.current(session)
+    if action in GROUPED and buffer is not None and buffer.audit_groups is not None:
+        entities = buffer.audit_groups.setdefault((p, action, profile_id), {})
+        entities.setdefault(entity_type, {})[entity_id] = None
+        buffer.once(_GROUPS, lambda: _write_groups(session, buffer))
+        return
+    _write(session, p, action, entity_type, entity_id, profile_id, details)
+
+
+def group_writes(buffer: write_buffer.WriteBuffer) -> None:
+    """From now on in this write scope (a FHIR transaction: one interaction), the records each caller
+    creates, updates or deletes in one profile get one audit row per action, written when the scope's
+    rows go out. Its entity is the first record; `details.entities` lists all of them by class, and the
+    AuditEvent names each one (mappings/audit_event.py), so `AuditEvent?entity=` finds every record."""
+    if buffer.audit_groups is None:
+        buffer.audit_groups = {}
+
+
+_GROUPS = "audit-groups"
+
+
+def _write_groups(session: Session, buffer: write_buffer.WriteBuffer) -> None:
+    groups, buffer.audit_groups = buffer.audit_groups or {}, {}
+    for (p, action, profile_id), entities in groups.items():
+        first_type, first_ids = next(iter(entities.items()))
+        first_id = next(iter(first_ids))
+        count = sum(len(ids) for ids in entities.values())
+        if count == 1:  # the same row as outside a transaction
+            _write(session, p, action, first_type, first_id, profile_id, None)
+            continue
+        _write(session, p, action, first_type, first_id, profile_id,
+               {"interaction": "transaction", "entities": {k: list(v) for k, v in entities.items()}},
+               summary=f"{_who(p)} {action} {count} records (transaction)")
+
+
+def _who(p: Principal) -> str:
+    return p.user_id or p.client_id or actor_type(p)
+
+
+def _write(session: Session, p: Principal, action: str, entity_type: str, entity_id: str,
+           profile_id: str | None, details: dict[str, Any] | None, *, summary: str | None = None) -> None:
     from gateway.services.fhir_store import FhirStore
 
     now = utcnow()
-    who = p.user_id or p.client_id or actor_type(p)
     row = AuditLog(
         object_id=new_object_id(), created_at=now, updated_at=now, version=1,
         actor_id=p.user_id, actor_type=actor_type(p), client_id=p.client_id, profile_id=profile_id,
         entity_type=entity_type, entity_id=entity_id, action=action,
-        summary=f"{who} {action} {entity_type}/{entity_id}", details=details or None,
+        summary=summary or f"{_who(p)} {action} {entity_type}/{entity_id}", details=details or None,
         acl={},
     )
     with write_buffer.scope(session) as buffer:
@@ -57,7 +103,6 @@ def record(
         buffer.insert(RecordVersion.__table__, [{"class_name": "AuditLog", "object_id": row.object_id, "version": 1,
                                                  "recorded_at": now, "deleted": False, "data": data}])
         FhirStore(session).sync("AuditLog", row, created=True)
-    return row
 
 
 def record_reads(session: Session, p: Principal, touched: list[tuple[str, str | None, str]],

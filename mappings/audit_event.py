@@ -4,8 +4,9 @@ action -> type/subtype/action via codes/audit_actions.csv (REST interactions use
 with a restful-interaction subtype; login/logout/export use DICOM codes); createdAt -> recorded (the event
 time, so unlike other resources from_fhir returns createdAt here); actor -> agent[0] (who, requestor);
 entityType/entityId -> entity[0].what, summary -> entity[0].description, metadata -> entity[0].detail
-(one "metadata" detail holding the Object as JSON, so any value type reads back exactly); profile ->
-a second entity with role 1 (Patient). source.observer names this gateway.
+(one "metadata" detail holding the Object as JSON, so any value type reads back exactly); the other
+records of a grouped write (a transaction's creates in one profile: metadata.entities) -> one entity each,
+derived from the metadata; profile -> an entity with role 1 (Patient). source.observer names this gateway.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ OBSERVER = {"display": "PHR FHIR Gateway"}
 METADATA_DETAIL = "metadata"
 
 ACTIONS = {row["action"]: row for row in AUDIT_ACTIONS}
+# Actions whose metadata.entities become entities of their own (`_listed`).
+WRITES = ("create", "update", "delete")
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
     "type": ("action",),
@@ -77,6 +80,19 @@ def _entity_reference(entity_type: str, entity_id: str, ctx: MappingContext) -> 
     return reference(pointer(entity_type, entity_id), ctx) or {}
 
 
+def _listed(record: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]:
+    """The other records one audited write interaction changed (a transaction's creates in a profile:
+    metadata.entities, by class), each an entity of its own so that a search by entity finds the event.
+    Read rows list what was read only in the metadata."""
+    listed = (record.get("metadata") or {}).get("entities") if record.get("action") in WRITES else None
+    if not isinstance(listed, dict):
+        return []
+    first = (record.get("entityType"), record.get("entityId"))
+    return [{"what": _entity_reference(class_name, object_id, ctx)}
+            for class_name, ids in listed.items() if isinstance(ids, list)
+            for object_id in ids if isinstance(object_id, str) and (class_name, object_id) != first]
+
+
 def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     body = _type_elements(record.get("action"))
     if record.get("createdAt"):
@@ -106,6 +122,7 @@ def _build(record: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
                 }
             ]
         entities.append(entity)
+        entities.extend(_listed(record, ctx))
     if record.get("profile"):
         entities.append(
             {"what": {"reference": f"Patient/{record['profile']['objectId']}"}, "role": PATIENT_ROLE}

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy.orm import Session
 
+from gateway import audit
 from gateway.access import Principal, smart_permits
 from gateway.db import new_object_id
 from gateway.errors import DomainError, Forbidden, InvalidInput, NotFound, PreconditionFailed, TooLarge
@@ -103,7 +104,8 @@ class BundleService:
                 raise _located(err, f"Bundle.entry[{i}]") from None
         self._check_duplicates(entries)
         responses: dict[int, dict[str, Any]] = {}
-        with self.session.begin_nested(), write_buffer.scope(self.session):
+        with self.session.begin_nested(), write_buffer.scope(self.session) as buffer:
+            audit.group_writes(buffer)  # one interaction: one audit row per action and profile
             current: Entry | None = None
             try:
                 for current in entries:

@@ -56,6 +56,8 @@ class WriteBuffer:
         #: Work done once when the outermost scope ends, by key (a Patient re-stored once for all the
         #: contacts a Bundle adds), unless `settle` runs it earlier. It must read what it needs when it runs.
         self.deferred: dict[Any, Callable[[], None]] = {}
+        #: Writes audited together, per (caller, action, profile): None unless audit.group_writes asked.
+        self.audit_groups: dict[tuple[Any, str, str | None], dict[str, dict[str, None]]] | None = None
         # Held to send rows before a SAVEPOINT is opened (it is the one connection of the transaction).
         self.connection = session.connection()
 

@@ -1,6 +1,6 @@
 """What a transaction Bundle writes, now that its rows go to the database together (services/write_buffer.py):
-a number of SQL statements that does not grow with the number of resources, exactly one audit row and one
-AuditEvent per written record, index rows equal to what the stored bodies index to, nothing at all when an
+a number of SQL statements that does not grow with the number of resources, one audit row and one
+AuditEvent per action and profile naming every written record, index rows equal to what the stored bodies index to, nothing at all when an
 entry fails, and reads inside the transaction that see its writes."""
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ def test_statements_do_not_grow_with_the_number_of_resources(sent, person):
     assert large <= 120, counted  # where there were ~36 per resource (2,700 for this Bundle)
 
 
-def test_one_audit_row_and_one_audit_event_per_written_record(person, db_session):
-    """DESIGN.md: every write writes one AuditLog row (FHIR AuditEvent), also inside a Bundle."""
+def test_one_audit_row_per_action_and_profile_naming_every_record(person, db_session):
+    """A transaction is one interaction: its creates in a profile are one AuditLog row (one AuditEvent)
+    whose entity is the first record and whose metadata and AuditEvent.entity list every record once."""
     alice = person("alice")
     bundle = with_contact(synthea.record_bundle(labs=3, vaccines=2, allergies=1, meds=1))
     result = alice.fhir.transaction(bundle)
@@ -74,19 +75,29 @@ def test_one_audit_row_and_one_audit_event_per_written_record(person, db_session
     pid = created[0][1]
     record_ids = {rid for _rt, rid in created}
     rows = db_session.scalars(select(AuditLog).where(AuditLog.profile_id == pid)).all()
-    assert sorted(r.entity_id for r in rows) == sorted(record_ids)  # one each, none twice
-    assert {r.action for r in rows} == {"create"}
-    assert Counter(r.entity_type for r in rows) == Counter(
-        {"Profile": 1, "LabResult": 3, "Vaccination": 2, "Allergy": 1, "Medication": 1, "EmergencyContact": 1})
-    for r in rows:
-        event_row = db_session.get(FhirResource, ("AuditEvent", r.object_id))
-        assert event_row is not None and event_row.version_id == 1 and event_row.profile_id == pid
-        event_body = orjson.loads(event_row.body)
-        assert event_body["entity"][0]["what"]["reference"].endswith(r.entity_id)
-        assert db_session.scalar(select(func.count()).select_from(FhirHistory).where(
-            FhirHistory.resource_type == "AuditEvent", FhirHistory.id == r.object_id)) == 1
-        assert db_session.scalar(select(func.count()).select_from(RecordVersion).where(
-            RecordVersion.class_name == "AuditLog", RecordVersion.object_id == r.object_id)) == 1
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.action, row.entity_type, row.entity_id) == ("create", "Profile", pid)
+    assert row.summary == f"{alice.user_id} create {len(created)} records (transaction)"
+    listed = row.details["entities"]
+    assert row.details["interaction"] == "transaction"
+    assert {k: len(v) for k, v in listed.items()} == {
+        "Profile": 1, "LabResult": 3, "Vaccination": 2, "Allergy": 1, "Medication": 1, "EmergencyContact": 1}
+    assert {i for ids in listed.values() for i in ids} == record_ids
+    event_row = db_session.get(FhirResource, ("AuditEvent", row.object_id))
+    assert event_row is not None and event_row.version_id == 1 and event_row.profile_id == pid
+    event = orjson.loads(event_row.body)
+    named = [e["what"]["reference"] for e in event["entity"] if "role" not in e]
+    assert sorted(named) == sorted(f"{rt}/{rid}" for rt, rid in created)  # each once, the Patient first
+    assert named[0] == f"Patient/{pid}"
+    assert db_session.scalar(select(func.count()).select_from(FhirHistory).where(
+        FhirHistory.resource_type == "AuditEvent", FhirHistory.id == row.object_id)) == 1
+    assert db_session.scalar(select(func.count()).select_from(RecordVersion).where(
+        RecordVersion.class_name == "AuditLog", RecordVersion.object_id == row.object_id)) == 1
+    # the owner finds the event by any record it wrote
+    for rt, rid in (created[1], created[-1]):
+        found = alice.fhir.search("AuditEvent", {"entity": f"{rt}/{rid}"})
+        assert [e["resource"]["id"] for e in found.get("entry", [])] == [row.object_id]
     # every record: one version, one owner-only ACL entry
     for rt, rid in created:
         assert db_session.scalar(select(func.count()).select_from(RecordVersion).where(
@@ -121,7 +132,7 @@ def test_index_rows_are_those_of_the_stored_bodies(person, db_session):
     result = alice.fhir.transaction(with_contact(synthea.record_bundle(labs=4, vaccines=2)))
     pid = result["entry"][0]["response"]["location"].split("/")[1]
     stored = db_session.scalars(select(FhirResource).where(FhirResource.profile_id == pid)).all()
-    assert Counter(r.resource_type for r in stored)["AuditEvent"] == len(result["entry"])
+    assert Counter(r.resource_type for r in stored)["AuditEvent"] == 1  # the transaction's creates
     for row in stored:
         got, want = _stored_index(db_session, row.resource_type, row.id), _expected_index(orjson.loads(row.body))
         assert want and got == want, (row.resource_type, row.id)
@@ -210,3 +221,28 @@ def test_a_transactions_reads_see_the_contacts_it_adds(person):
     ]}
     result = who.fhir.transaction(bundle)
     assert [c["name"]["text"] for c in result["entry"][0]["resource"]["contact"]] == ["Pat Partner"]
+
+
+def test_each_action_of_a_transaction_gets_its_row(alice, db_session):
+    """Creates, updates and deletes of one transaction are audited per action; a lone write of its kind
+    is the same row a single write outside a Bundle makes (no list)."""
+    labs = alice.record["Observation"]
+    lab = alice.fhir.read(f"Observation/{labs[0]}")
+    new = [synthea.lab(alice.ref, 20 + i, synthea.date(2024, 3, 1 + i)) for i in range(2)]
+    entries = [{"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}} for r in new]
+    entries.append({"resource": dict(lab, status="amended"), "request": {"method": "PUT", "url": f"Observation/{labs[0]}"}})
+    entries += [{"request": {"method": "DELETE", "url": f"Observation/{rid}"}} for rid in labs[1:3]]
+    before = set(db_session.scalars(select(AuditLog.object_id)))
+    result = alice.fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    made = [e["response"]["location"].split("/")[1] for e in result["entry"][:2]]
+    rows = {r.action: r for r in db_session.scalars(select(AuditLog).where(AuditLog.object_id.not_in(before)))}
+    assert set(rows) == {"create", "update", "delete"}
+    assert rows["create"].details["entities"] == {"LabResult": made}
+    assert rows["delete"].details["entities"] == {"LabResult": labs[1:3]}
+    update = rows["update"]
+    assert (update.entity_type, update.entity_id, update.details) == ("LabResult", labs[0], None)
+    assert update.summary == f"{alice.user_id} update LabResult/{labs[0]}"
+    assert {r.profile_id for r in rows.values()} == {alice.patient_id}
+    event = alice.fhir.read(f"AuditEvent/{rows['delete'].object_id}")
+    assert event["action"] == "D"
+    assert [e["what"]["reference"] for e in event["entity"] if "role" not in e] == [f"Observation/{i}" for i in labs[1:3]]

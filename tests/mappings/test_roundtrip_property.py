@@ -173,7 +173,13 @@ AUDIT = record(
     action=st.one_of(st.sampled_from(sorted(ACTIONS)), TEXT),
     summary=TEXT,
     profile_=pointer("Profile"),
-    metadata_=st.dictionaries(TEXT, JSON, min_size=1, max_size=4),
+    metadata_=st.one_of(
+        st.dictionaries(TEXT, JSON, min_size=1, max_size=4),
+        # a transaction's grouped write: each listed record becomes an AuditEvent.entity of its own
+        st.fixed_dictionaries({"interaction": st.just("transaction"), "entities": st.dictionaries(
+            st.sampled_from(["Allergy", "LabResult", "Profile", "Provider"]),
+            st.lists(OBJECT_ID, min_size=1, max_size=3, unique=True), min_size=1, max_size=3)}),
+    ),
 )
 
 CLASSES = {
