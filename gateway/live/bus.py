@@ -4,8 +4,9 @@
   `before_commit` hook, in every process that loads the app: web processes, workers, the CLI), so
   PostgreSQL delivers it exactly when the transaction commits, and never for a rolled-back transaction
   or SAVEPOINT. Each web process holds one dedicated psycopg connection that LISTENs, read by one
-  thread. The payload is the ChangeEvent's JSON: ids and kinds only, never health data (NOTIFY payloads
-  are visible to any session of the database and are limited to 8000 bytes).
+  thread. The payload is a JSON array of ChangeEvents (as many as fit, in order): ids and kinds only,
+  never health data (NOTIFY payloads are visible to any session of the database and are limited to 8000
+  bytes).
 - SQLite (one process): in-process delivery after commit.
 
 Neither polls the database. The channel is named after the schema in use, so deployments (and test runs)
@@ -43,18 +44,47 @@ RECONNECT_MAX_SECONDS = 10.0
 _channels: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
+#: PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; changes travel as JSON arrays below that.
+MAX_PAYLOAD = 7900
+
+
 def encode(change: ChangeEvent) -> str:
     return orjson.dumps(change.to_dict()).decode()
 
 
-def decode(payload: str) -> ChangeEvent | None:
+def payloads(changes: list[ChangeEvent]) -> list[str]:
+    """The changes, in order, as JSON arrays of at most MAX_PAYLOAD bytes: one NOTIFY carries ~80 of a
+    transaction's changes instead of one (each notification costs every listening process a wake-up)."""
+    out: list[bytes] = []
+    part: list[bytes] = []
+    size = 2
+    for change in changes:
+        item = orjson.dumps(change.to_dict())
+        if part and size + len(item) + 1 > MAX_PAYLOAD:
+            out.append(b"[" + b",".join(part) + b"]")
+            part, size = [], 2
+        part.append(item)
+        size += len(item) + 1
+    if part:
+        out.append(b"[" + b",".join(part) + b"]")
+    return [p.decode() for p in out]
+
+
+def decode(payload: str) -> list[ChangeEvent]:
+    """The changes of one notification: an array of them, or one (`encode`, and older processes)."""
     try:
-        d = orjson.loads(payload)
-        return ChangeEvent(str(d["class_name"]), str(d["object_id"]), d.get("profile_id"), str(d["kind"]),
-                           int(d["version"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        log.warning("ignored a malformed change notification")
-        return None
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = None
+    items = data if isinstance(data, list) else [data]
+    changes = []
+    for d in items:
+        try:
+            changes.append(ChangeEvent(str(d["class_name"]), str(d["object_id"]), d.get("profile_id"),
+                                       str(d["kind"]), int(d["version"])))
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignored a malformed change notification")
+    return changes
 
 
 # ---- publishing on PostgreSQL: inside the transaction ----
@@ -72,11 +102,12 @@ def _notify_in_transaction(session: Session) -> None:
         return
     conn = session.connection()
     channel = channel_for(engine, conn)
-    # One statement for all of them (a transaction Bundle makes one change per resource); unnest keeps the
-    # array's order, so subscribers hear the changes in the order they were made.
+    # One statement for all of them (a transaction Bundle makes one change per resource, ~80 to a
+    # notification); unnest keeps the array's order, so subscribers hear the changes in the order they
+    # were made.
     conn.execute(text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) WITH ORDINALITY "
                       "AS t(p, n) ORDER BY n"),
-                 {"channel": channel, "payloads": [encode(c) for c in changes]})
+                 {"channel": channel, "payloads": payloads(changes)})
 
 
 def channel_for(engine: Engine, conn: Connection | None = None) -> str:
@@ -175,8 +206,7 @@ class PgBus:
                         if notes and not self.is_leader:
                             self._try_lead(conn)
                         for note in notes:
-                            change = decode(note.payload)
-                            if change is not None:
+                            for change in decode(note.payload):
                                 self._dispatch(change)
             except Exception:  # noqa: BLE001 - the database went away: reconnect with backoff
                 self._ready.clear()

@@ -9,13 +9,14 @@ import threading
 import time
 
 import orjson
+import psycopg
 import pytest
 from sqlalchemy import text
 
 from gateway import create_app, events
 from gateway.db import make_engine
 from gateway.extensions import open_session
-from gateway.live.bus import PgBus
+from gateway.live.bus import MAX_PAYLOAD, PgBus, conninfo, decode, encode, payloads
 from tests.conftest import APP_ID, DATABASES, MASTER_KEY, POSTGRES_URL, Parse, fresh_database, pointer
 from tests.live.conftest import LiveSocket
 from tests.native.conftest import ok
@@ -137,9 +138,11 @@ def test_the_changes_of_one_transaction_arrive_in_the_order_they_were_made(commi
     engine = make_engine(committed_url)
     heard = Collector()
     bus = PgBus(engine, heard)
+    raw = psycopg.connect(conninfo(engine), autocommit=True)
     try:
         bus.start()
-        ids = [f"o{i:03d}" for i in range(50)]
+        raw.execute(f'LISTEN "{bus.channel}"')
+        ids = [f"o{i:03d}" for i in range(300)]
         with open_session(make_sessionmaker(engine), {"BASE_URL": "http://x"}) as s:
             s.connection()
             for oid in ids:
@@ -147,6 +150,26 @@ def test_the_changes_of_one_transaction_arrive_in_the_order_they_were_made(commi
             s.commit()
         assert wait_for(lambda: len(heard.got) == len(ids))
         assert heard.ids() == ids
+        # a few notifications carry them all (each one wakes every listening process)
+        notes = list(raw.notifies(timeout=0.5))
+        assert 1 < len(notes) <= 300 * 100 // MAX_PAYLOAD + 1
+        assert [c.object_id for n in notes for c in decode(n.payload)] == ids
     finally:
+        raw.close()
         bus.stop()
         engine.dispose()
+
+
+def test_payloads_stay_under_postgresqls_limit_and_keep_the_order():
+    changes = [events.ChangeEvent("LabResult", f"id{i:07d}", f"p{i % 7}", "create", 1 + i % 3) for i in range(1000)]
+    parts = payloads(changes)
+    assert len(parts) > 1 and all(len(p.encode()) <= MAX_PAYLOAD for p in parts)
+    assert [c for p in parts for c in decode(p)] == changes
+    assert payloads(changes[:1]) == [f"[{encode(changes[0])}]"]
+
+
+def test_a_single_change_and_malformed_items_decode_as_before():
+    one = events.ChangeEvent("_Session", "tag", None, "auth", 0)
+    assert decode(encode(one)) == [one]  # what caller_cache sends, and older processes
+    assert decode("not json") == []
+    assert decode(f'[{encode(one)}, {{"class_name": "x"}}, 3]') == [one]
