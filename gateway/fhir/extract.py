@@ -22,6 +22,8 @@ _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form for string search (R4: 'ignoring case and accents')."""
+    if text.isascii():  # NFKD leaves ASCII as it is, and it has no combining marks (most codes and names)
+        return text.lower().strip()[:500]
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()[:500]
 
