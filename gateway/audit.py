@@ -54,13 +54,14 @@ def record(
     _write(session, p, action, entity_type, entity_id, profile_id, details)
 
 
-def group_writes(buffer: write_buffer.WriteBuffer) -> None:
+def group_writes(buffer: write_buffer.WriteBuffer, via: str) -> None:
     """From now on in this write scope (a FHIR transaction: one interaction), the records each caller
     creates, updates or deletes in one profile get one audit row per action, written when the scope's
     rows go out. Its entity is the first record; `details.entities` lists all of them by class, and the
     AuditEvent names each one (mappings/audit_event.py), so `AuditEvent?entity=` finds every record."""
     if buffer.audit_groups is None:
         buffer.audit_groups = {}
+        buffer.audit_via = via
 
 
 _GROUPS = "audit-groups"
@@ -76,7 +77,8 @@ def _write_groups(session: Session, buffer: write_buffer.WriteBuffer) -> None:
             _write(session, p, action, first_type, first_id, profile_id, None)
             continue
         _write(session, p, action, first_type, first_id, profile_id,
-               {"interaction": "transaction", "entities": {k: list(v) for k, v in entities.items()}},
+               {"via": buffer.audit_via, "interaction": "transaction",
+                "entities": {k: list(v) for k, v in entities.items()}},
                summary=f"{_who(p)} {action} {count} records (transaction)")
 
 

@@ -38,7 +38,7 @@ ACTION_NAMES = {
     "share": "shared", "revoke": "ended sharing", "login": "signed in", "logout": "signed out",
     "token": "connected an app", "export": "exported", "signup": "created an account",
 }
-#: The face a read came through (audit details "via").
+#: The face a read (or a transaction's grouped writes) came through (audit details "via").
 VIA_NAMES = {"native": "PHR app API", "fhir": "FHIR API", "oauth": "sign-in page", "graphql": "GraphQL API",
              "bulk": "bulk export"}
 #: Longest a grant made on the page may run: a long-lived grant should be a decision, renewed on purpose.

@@ -105,7 +105,7 @@ class BundleService:
         self._check_duplicates(entries)
         responses: dict[int, dict[str, Any]] = {}
         with self.session.begin_nested(), write_buffer.scope(self.session) as buffer:
-            audit.group_writes(buffer)  # one interaction: one audit row per action and profile
+            audit.group_writes(buffer, "fhir")  # one interaction: one audit row per action and profile
             current: Entry | None = None
             try:
                 for current in entries:

@@ -58,6 +58,8 @@ class WriteBuffer:
         self.deferred: dict[Any, Callable[[], None]] = {}
         #: Writes audited together, per (caller, action, profile): None unless audit.group_writes asked.
         self.audit_groups: dict[tuple[Any, str, str | None], dict[str, dict[str, None]]] | None = None
+        #: The face they came through (audit details "via").
+        self.audit_via: str | None = None
         # Held to send rows before a SAVEPOINT is opened (it is the one connection of the transaction).
         self.connection = session.connection()
 

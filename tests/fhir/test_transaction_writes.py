@@ -80,7 +80,7 @@ def test_one_audit_row_per_action_and_profile_naming_every_record(person, db_ses
     assert (row.action, row.entity_type, row.entity_id) == ("create", "Profile", pid)
     assert row.summary == f"{alice.user_id} create {len(created)} records (transaction)"
     listed = row.details["entities"]
-    assert row.details["interaction"] == "transaction"
+    assert (row.details["via"], row.details["interaction"]) == ("fhir", "transaction")
     assert {k: len(v) for k, v in listed.items()} == {
         "Profile": 1, "LabResult": 3, "Vaccination": 2, "Allergy": 1, "Medication": 1, "EmergencyContact": 1}
     assert {i for ids in listed.values() for i in ids} == record_ids

@@ -8,6 +8,7 @@ from datetime import date as Date, timedelta
 import pytest
 
 from tests.conftest import date
+from tests.fhir import synthea
 from tests.fhir.conftest import Fhir, body
 from tests.native.conftest import ok
 from tests.sharing.helpers import grant_body
@@ -190,3 +191,16 @@ def test_sign_out(scene):
     html = b.get("/account").get_data(as_text=True)
     assert b.post("/account/sign-out", data={"csrf": csrf(html)}).status_code == 303
     assert 'name="password"' in b.get("/account").get_data(as_text=True)
+
+
+def test_a_transaction_is_one_entry_of_the_access_log(scene):
+    """The owner's page shows a FHIR transaction's creates as one entry naming how many records it added."""
+    s = scene
+    labs = [synthea.lab(f"Patient/{s['pid']}", i, synthea.date(2024, 5, 1 + i)) for i in range(3)]
+    body(Fhir(s["client"], s["alice"].token).post("", {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}} for r in labs]}))
+    text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
+    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text, re.S)
+    grouped = [r for r in rows if "3 records" in r]
+    assert len(grouped) == 1 and "FHIR API" in grouped[0]
+    assert len(rows) == 2  # and the lab of the scene, added alone
