@@ -55,7 +55,9 @@ def cpu_seconds(root: int | None) -> float:
     for p in tree_pids(root):
         try:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(f[11]) + int(f[12])  # utime, stime
+            # utime, stime, and cutime, cstime: the CPU of its children that have exited (PostgreSQL backends
+            # whose connection a pool closed during the run)
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
         except (OSError, IndexError):
             pass
     return total / TICK

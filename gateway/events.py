@@ -7,7 +7,7 @@ may see through the access policy, so an event itself carries no health data.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import event as sa_event
@@ -27,7 +27,9 @@ class ChangeEvent:
     version: int
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # By hand: dataclasses.asdict copies recursively, and a Bundle's commit makes one per resource.
+        return {"class_name": self.class_name, "object_id": self.object_id, "profile_id": self.profile_id,
+                "kind": self.kind, "version": self.version}
 
 
 def publish(session: Session, change: ChangeEvent) -> None:

@@ -135,6 +135,8 @@ class WriteBuffer:
     def discard(self) -> None:
         # Deferred work stays: it reads the database as it is when it runs (contacts re-read), so a rolled
         # back SAVEPOINT inside the scope leaves it right; an error out of the scope drops the buffer.
+        # Audit groups stay too: the one scope that groups (a FHIR transaction) opens no SAVEPOINT inside it
+        # and ends at its first error.
         self.rows.clear()
         self.pending.clear()
         self.resources.clear()

@@ -4,6 +4,7 @@ transaction commits (never for a rolled-back SAVEPOINT), one listener leads; on 
 with the dispatcher thread."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -173,3 +174,9 @@ def test_a_single_change_and_malformed_items_decode_as_before():
     assert decode(encode(one)) == [one]  # what caller_cache sends, and older processes
     assert decode("not json") == []
     assert decode(f'[{encode(one)}, {{"class_name": "x"}}, 3]') == [one]
+
+
+def test_a_change_as_a_dict_has_every_field():
+    """to_dict is written by hand: it must name every field of the event, so decode rebuilds it whole."""
+    change = events.ChangeEvent("Allergy", "a1", "p1", "update", 4)
+    assert change.to_dict() == dataclasses.asdict(change)
