@@ -71,6 +71,18 @@ def server_pid(target: str) -> int | None:
         return None
 
 
+def postmaster_pid() -> int | None:
+    """The local PostgreSQL server's first process (its backends are its children), or None."""
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and (d / "comm").read_text().strip() == "postgres" and \
+                    int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == 1:
+                return int(d.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def to_ms(text: str) -> float:
     m = re.match(r"([\d.]+)(us|ms|s|m)", text)
     v, unit = float(m.group(1)), m.group(2)

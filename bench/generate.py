@@ -283,7 +283,7 @@ def run_fhir(args) -> None:
 
     import compare  # this folder: CPU of the server's and PostgreSQL's process trees, from /proc
 
-    roots = {"server": compare.server_pid("ours"), "pg": _postmaster_pid()}
+    roots = {"server": compare.server_pid("ours"), "pg": compare.postmaster_pid()}
     cpu0 = {k: compare.cpu_seconds(pid) for k, pid in roots.items()}
     t0 = time.perf_counter()
     done = []
@@ -304,17 +304,6 @@ def run_fhir(args) -> None:
                       "server_cpu_ms_per_resource": round(1000 * cpu["server"] / total, 3),
                       "pg_cpu_ms_per_resource": round(1000 * cpu["pg"] / total, 3)}))
 
-
-def _postmaster_pid() -> int | None:
-    """The local PostgreSQL server's first process (its backends are its children), or None."""
-    for d in Path("/proc").iterdir():
-        try:
-            if d.name.isdigit() and (d / "comm").read_text().strip() == "postgres" and \
-                    int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == 1:
-                return int(d.name)
-        except (OSError, ValueError, IndexError):
-            continue
-    return None
 
 
 def run_service(args) -> None:

@@ -11,6 +11,7 @@ from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
 from gateway.models import AuditLog, RecordVersion
 from gateway.services import write_buffer
+from mappings import audit_event
 
 ACTIONS = ("create", "read", "query", "update", "delete", "share", "revoke", "login", "logout", "token",
            "export", "signup")
@@ -27,8 +28,8 @@ def actor_type(p: Principal) -> str:
 
 
 #: Actions a transaction writes one row for per (caller, action, profile), listing the records
-#: (`group_writes`). Shares and revokes stay one row each.
-GROUPED = ("create", "update", "delete")
+#: (`group_writes`); the AuditEvent names each listed record for these. Shares and revokes stay one row each.
+GROUPED = audit_event.WRITES
 
 
 def record(

@@ -30,7 +30,8 @@ OBSERVER = {"display": "PHR FHIR Gateway"}
 METADATA_DETAIL = "metadata"
 
 ACTIONS = {row["action"]: row for row in AUDIT_ACTIONS}
-# Actions whose metadata.entities become entities of their own (`_listed`).
+# Actions whose metadata.entities become entities of their own (`_listed`): the writes a transaction
+# audits together (gateway/audit.py).
 WRITES = ("create", "update", "delete")
 
 ELEMENTS: dict[str, tuple[str, ...]] = {
@@ -84,7 +85,8 @@ def _listed(record: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]
     """The other records one audited write interaction changed (a transaction's creates in a profile:
     metadata.entities, by class), each an entity of its own so that a search by entity finds the event.
     Read rows list what was read only in the metadata."""
-    listed = (record.get("metadata") or {}).get("entities") if record.get("action") in WRITES else None
+    metadata = record.get("metadata")
+    listed = metadata.get("entities") if isinstance(metadata, dict) and record.get("action") in WRITES else None
     if not isinstance(listed, dict):
         return []
     first = (record.get("entityType"), record.get("entityId"))
