@@ -300,7 +300,7 @@ def run_fhir(args) -> None:
                       "resources_per_s": round(total / wall), "threads": args.threads,
                       "bundle_p50_ms": round(1000 * lat[len(lat) // 2], 1),
                       "bundle_p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
-                      # while the clock ran (0 when the process is not local): what a resource costs the machine
+                      # while the clock ran (0 when not local): what a resource costs the machine
                       "server_cpu_ms_per_resource": round(1000 * cpu["server"] / total, 3),
                       "pg_cpu_ms_per_resource": round(1000 * cpu["pg"] / total, 3)}))
 

@@ -86,7 +86,9 @@ def _listed(record: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]
     metadata.entities, by class), each an entity of its own so that a search by entity finds the event.
     Read rows list what was read only in the metadata."""
     metadata = record.get("metadata")
-    listed = metadata.get("entities") if isinstance(metadata, dict) and record.get("action") in WRITES else None
+    if not isinstance(metadata, dict) or record.get("action") not in WRITES:
+        return []
+    listed = metadata.get("entities")
     if not isinstance(listed, dict):
         return []
     first = (record.get("entityType"), record.get("entityId"))

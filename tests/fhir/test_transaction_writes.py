@@ -1,7 +1,7 @@
 """What a transaction Bundle writes, now that its rows go to the database together (services/write_buffer.py):
 a number of SQL statements that does not grow with the number of resources, one audit row and one
-AuditEvent per action and profile naming every written record, index rows equal to what the stored bodies index to, nothing at all when an
-entry fails, and reads inside the transaction that see its writes."""
+AuditEvent per action and profile naming every written record, index rows equal to what the stored bodies
+index to, nothing at all when an entry fails, and reads inside the transaction that see its writes."""
 from __future__ import annotations
 
 from collections import Counter
@@ -81,8 +81,8 @@ def test_one_audit_row_per_action_and_profile_naming_every_record(person, db_ses
     assert row.summary == f"{alice.user_id} create {len(created)} records (transaction)"
     listed = row.details["entities"]
     assert (row.details["via"], row.details["interaction"]) == ("fhir", "transaction")
-    assert {k: len(v) for k, v in listed.items()} == {
-        "Profile": 1, "LabResult": 3, "Vaccination": 2, "Allergy": 1, "Medication": 1, "EmergencyContact": 1}
+    assert {k: len(v) for k, v in listed.items()} == {"Profile": 1, "LabResult": 3, "Vaccination": 2,
+                                                      "Allergy": 1, "Medication": 1, "EmergencyContact": 1}
     assert {i for ids in listed.values() for i in ids} == record_ids
     event_row = db_session.get(FhirResource, ("AuditEvent", row.object_id))
     assert event_row is not None and event_row.version_id == 1 and event_row.profile_id == pid
@@ -229,14 +229,17 @@ def test_each_action_of_a_transaction_gets_its_row(alice, db_session):
     labs = alice.record["Observation"]
     lab = alice.fhir.read(f"Observation/{labs[0]}")
     new = [synthea.lab(alice.ref, 20 + i, synthea.date(2024, 3, 1 + i)) for i in range(2)]
-    entries = [{"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}} for r in new]
-    entries.append({"resource": dict(lab, status="amended"), "request": {"method": "PUT", "url": f"Observation/{labs[0]}"}})
+    entries = [{"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}}
+               for r in new]
+    entries.append({"resource": dict(lab, status="amended"),
+                    "request": {"method": "PUT", "url": f"Observation/{labs[0]}"}})
     entries += [{"request": {"method": "DELETE", "url": f"Observation/{rid}"}} for rid in labs[1:3]]
     before = set(db_session.scalars(select(AuditLog.object_id)))
     result = alice.fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     made = [e["response"]["location"].split("/")[1] for e in result["entry"][:2]]
-    rows = {r.action: r for r in db_session.scalars(select(AuditLog).where(AuditLog.object_id.not_in(before)))}
-    assert set(rows) == {"create", "update", "delete"}
+    written = db_session.scalars(select(AuditLog).where(AuditLog.object_id.not_in(before))).all()
+    rows = {r.action: r for r in written}
+    assert len(written) == 3 and set(rows) == {"create", "update", "delete"}
     assert rows["create"].details["entities"] == {"LabResult": made}
     assert rows["delete"].details["entities"] == {"LabResult": labs[1:3]}
     update = rows["update"]
@@ -245,4 +248,5 @@ def test_each_action_of_a_transaction_gets_its_row(alice, db_session):
     assert {r.profile_id for r in rows.values()} == {alice.patient_id}
     event = alice.fhir.read(f"AuditEvent/{rows['delete'].object_id}")
     assert event["action"] == "D"
-    assert [e["what"]["reference"] for e in event["entity"] if "role" not in e] == [f"Observation/{i}" for i in labs[1:3]]
+    named = [e["what"]["reference"] for e in event["entity"] if "role" not in e]
+    assert named == [f"Observation/{i}" for i in labs[1:3]]

@@ -162,7 +162,8 @@ def test_the_changes_of_one_transaction_arrive_in_the_order_they_were_made(commi
 
 
 def test_payloads_stay_under_postgresqls_limit_and_keep_the_order():
-    changes = [events.ChangeEvent("LabResult", f"id{i:07d}", f"p{i % 7}", "create", 1 + i % 3) for i in range(1000)]
+    changes = [events.ChangeEvent("LabResult", f"id{i:07d}", f"p{i % 7}", "create", 1 + i % 3)
+               for i in range(1000)]
     parts = payloads(changes)
     assert len(parts) > 1 and all(len(p.encode()) <= MAX_PAYLOAD for p in parts)
     assert [c for p in parts for c in decode(p)] == changes

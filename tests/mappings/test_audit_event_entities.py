@@ -16,8 +16,8 @@ def named(resource: dict) -> list[str]:
 
 
 def test_a_grouped_write_names_each_record_once_and_reads_back():
-    record = {**BASE, "action": "create", "metadata": {"interaction": "transaction",
-                                                         "entities": {"LabResult": ["lab1", "lab2"], "Allergy": ["a1"]}}}
+    listed = {"LabResult": ["lab1", "lab2"], "Allergy": ["a1"]}
+    record = {**BASE, "action": "create", "metadata": {"interaction": "transaction", "entities": listed}}
     resource = audit_event.to_fhir(record)
     assert named(resource) == ["Observation/lab1", "Observation/lab2", "AllergyIntolerance/a1"]
     back = audit_event.from_fhir(resource)

@@ -197,10 +197,13 @@ def test_a_transaction_is_one_entry_of_the_access_log(scene):
     """The owner's page shows a FHIR transaction's creates as one entry naming how many records it added."""
     s = scene
     labs = [synthea.lab(f"Patient/{s['pid']}", i, synthea.date(2024, 5, 1 + i)) for i in range(3)]
-    body(Fhir(s["client"], s["alice"].token).post("", {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}} for r in labs]}))
+    entries = [{"fullUrl": synthea.urn(), "resource": r, "request": {"method": "POST", "url": "Observation"}}
+               for r in labs]
+    body(Fhir(s["client"], s["alice"].token).post("", {"resourceType": "Bundle", "type": "transaction",
+                                                       "entry": entries}))
     text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
-    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text, re.S)
+    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text,
+                      re.S)
     grouped = [r for r in rows if "3 records" in r]
     assert len(grouped) == 1 and "FHIR API" in grouped[0]
     assert len(rows) == 2  # and the lab of the scene, added alone
