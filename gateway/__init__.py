@@ -49,7 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from gateway.fhir.wsgi import FhirReads
     from gateway.native.wsgi import NativeReads
 
-    # The hot reads skip Flask: native GETs (gateway/native/wsgi.py), then plain FHIR reads (gateway/fhir/wsgi.py).
+    # The hot reads skip Flask: native GETs (gateway/native/wsgi.py), then plain FHIR reads
+    # (gateway/fhir/wsgi.py).
     app.wsgi_app = NativeReads(app, FhirReads(app, app.wsgi_app))
 
     @app.get("/healthz")

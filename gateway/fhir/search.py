@@ -211,7 +211,8 @@ class Compiler:
             cond = R.id.in_([unescape(v) for v in c.values])
             return not_(cond) if c.modifier == "not" else cond
         if c.name == "_lastUpdated":
-            return or_(*[_date_clause(*_prefix(unescape(v)), R.last_updated, R.last_updated) for v in c.values])
+            return or_(*[_date_clause(*_prefix(unescape(v)), R.last_updated, R.last_updated)
+                         for v in c.values])
         param = params_for(rt)[c.name]
         if c.modifier == "missing":
             if c.values not in (["true"], ["false"]):

@@ -2,9 +2,10 @@
 
 As for the native reads (gateway/native/wsgi.py), Flask only adapted this request and its answer: the
 request and app contexts, URL matching, the cookie session, hooks, werkzeug's WSGI response call. Without
-them a read costs the server 0.68-0.78 ms of CPU instead of 1.01-1.20 (docs/PERFORMANCE.md). This front answers a read with no query string, of a type the face serves and an
-id of FHIR's form, through the same functions as the route (caller, SMART scope check, `answer_read`, the
-blueprint's error answers and CORS headers) inside an app context; anything else goes on to Flask.
+them a read costs the server 0.68-0.78 ms of CPU instead of 1.01-1.20 (docs/PERFORMANCE.md). This front
+answers a read with no query string, of a type the face serves and an id of FHIR's form, through the same
+functions as the route (caller, SMART scope check, `answer_read`, the blueprint's error answers and CORS
+headers) inside an app context; anything else goes on to Flask.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class FhirReads:
     """WSGI middleware: `app.wsgi_app = FhirReads(app, app.wsgi_app)`."""
 
     def __init__(self, app: Flask, downstream: Callable) -> None:
-        # Imported here: the FHIR face imports the app's modules, and this module is imported while the app is made.
+        # Imported here: the FHIR face imports the app's modules, and this module is imported while the app
+        # is made.
         from gateway.fhir import auth, blueprint, views
         from gateway.fhir.params import RESOURCE_TYPES
         from gateway.fhir.routes import ROUTES
@@ -38,8 +40,8 @@ class FhirReads:
 
     def takes(self, environ: dict) -> tuple[str, str] | None:
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") \
-                or environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in environ \
-                or "HTTP_UPGRADE" in environ:
+                or environ.get("CONTENT_LENGTH") not in (None, "", "0") \
+                or "HTTP_TRANSFER_ENCODING" in environ or "HTTP_UPGRADE" in environ:
             return None
         m = _READ.fullmatch(environ.get("PATH_INFO", ""))
         return (m[1], m[2]) if m and m[1] in self.types else None

@@ -270,9 +270,8 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
         page = (min(args.limit, MAX_LIMIT), args.skip, args.order)
 
         def build():
-            served = columns(spec.name, session.get_bind().dialect.name)
-            return select(*served).where(predicate()).order_by(*order_clauses(spec, args.order)) \
-                .limit(page[0]).offset(page[1])
+            return select(*served_columns(spec, session)).where(predicate()) \
+                .order_by(*order_clauses(spec, args.order)).limit(page[0]).offset(page[1])
 
         rows = prepared(session, ("query", spec.name, p, where_key, page), build).rows(session)
     return _answer(session, p, spec, rows, count, args, file_url)
@@ -289,6 +288,11 @@ def _exact(where: Any) -> bytes:
 #: Parse's instant format as PostgreSQL's to_char writes a UTC timestamp (stored instants carry milliseconds
 #: at most: db.UTCDateTime).
 PARSE_INSTANT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+
+
+def served_columns(spec: ClassSpec, session: Session) -> tuple:
+    """`columns` of the class for the session's database."""
+    return columns(spec.name, session.get_bind().dialect.name)
 
 
 @functools.cache
@@ -334,8 +338,8 @@ def get_object(session: Session, p: Principal, class_name: str, object_id: str, 
     cache key cost more than running it (docs/PERFORMANCE.md)."""
     spec = spec_for(class_name, p)
     access.require_authenticated(p)
-    stmt = prepared(session, ("get_object", spec.name, p), lambda: select(*columns(spec.name, session.get_bind().dialect.name)).where(
-        spec.model.object_id == bindparam("phr_object_id"), visible(spec, p)).limit(1))
+    stmt = prepared(session, ("get_object", spec.name, p), lambda: select(*served_columns(spec, session))
+                    .where(spec.model.object_id == bindparam("phr_object_id"), visible(spec, p)).limit(1))
     rows = stmt.rows(session, {"phr_object_id": object_id})
     if not rows:
         raise NotFound("Object not found.")
