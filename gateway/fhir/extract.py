@@ -11,7 +11,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from gateway.fhir.params import Path_, SearchParam, params_for
+from gateway.fhir.params import Path_, SearchParam, params_for, storage
 
 MIN_DATE = datetime(1, 1, 1, tzinfo=timezone.utc)
 MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
@@ -228,15 +228,22 @@ def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str,
 
 
 def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, Any]]:
-    """Every (param, value) row of one resource; _id and _lastUpdated live on fhir_resource itself."""
+    """Every (param, value) row of one resource; _id and _lastUpdated live on fhir_resource itself, and a
+    parameter made of others (params.storage: `combo-code`, Observation's `patient`) is searched in theirs."""
     rt = resource["resourceType"]
     # A resource has a few of its type's ~30 parameters' elements: most paths end at the first step.
     present = element_names(resource)
     rows = []
-    for code, param in params_for(rt).items():
-        if code in ("_id", "_lastUpdated"):
-            continue
+    for code, param in _stored_params(rt):
         for row in rows_for_param(resource, param, base_url, present):
             row.update(resource_type=rt, resource_id=resource["id"], param=code)
             rows.append(row)
     return rows
+
+
+@lru_cache(maxsize=None)
+def _stored_params(resource_type: str) -> tuple[tuple[str, SearchParam], ...]:
+    """The parameters that have index rows of their own."""
+    where = storage(resource_type)
+    return tuple((code, param) for code, param in params_for(resource_type).items()
+                 if code not in ("_id", "_lastUpdated") and where[code].params == (code,))

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from gateway.errors import InvalidInput
 from gateway.fhir.extract import MAX_DATE, MIN_DATE
 from gateway.fhir.params import params_for
-from gateway.fhir.search import index_alias
+from gateway.fhir.search import index_alias, param_is
 
 _HIGH_TEXT, _LOW_TEXT = "\uffff", ""
 _HIGH_NUM, _LOW_NUM = 1e300, -1e300
@@ -45,7 +45,7 @@ def sort_keys(R, rt: str, sort: str | None) -> list[tuple[ColumnElement, bool]]:
             "number": (I.number, _LOW_NUM, _HIGH_NUM),
         }[param.type]
         agg = func.max(column) if desc else func.min(column)
-        sub = select(agg).where(I.resource_type == rt, I.resource_id == R.id, I.param == code).scalar_subquery()
+        sub = select(agg).where(I.resource_type == rt, I.resource_id == R.id, param_is(I, rt, code)).scalar_subquery()
         # Resources without a value sort last either way.
         keys.append((func.coalesce(sub, literal(low if desc else high, type_=column.type)), desc))
     keys.append((R.id, False))

@@ -127,3 +127,59 @@ def registry() -> dict[str, dict[str, SearchParam]]:
 
 def params_for(resource_type: str) -> dict[str, SearchParam]:
     return registry().get(resource_type, {})
+
+
+# ---- where each parameter's values are stored ----
+
+@dataclass(frozen=True)
+class Storage:
+    """Where a parameter's index rows are: those of `params`, and with `target_type` only the references to
+    that type (and literal references with no type, which the parameter indexes as they are)."""
+
+    params: tuple[str, ...]
+    target_type: str | None = None
+
+
+def _unrestricted(path: Path_) -> Path_:
+    return Path_(path.elements, path.of_type, None, path.where)
+
+
+@cache
+def storage(resource_type: str) -> dict[str, Storage]:
+    """Parameter code -> where its values are stored, for every parameter of the type.
+
+    Several R4 parameters index elements that others index already: Observation's `combo-code` is `code` and
+    `component-code` together, `patient` is `subject` where it names a Patient, AuditEvent's `patient` is
+    `agent` and `entity` where they name one. Such a parameter gets no rows of its own; its search reads the
+    rows of the parameters it is made of (4 of an Observation's ~11 index rows). A parameter is derived when
+    its paths, with their `resolve() is X` dropped, are exactly the union of other parameters' paths of the
+    same type, those having no restriction of their own, and its paths all restrict to one type or none.
+    """
+    params = params_for(resource_type)
+    out: dict[str, Storage] = {}
+    # Fewest paths first, so a derived parameter is made of parameters already known to be stored.
+    ordered = sorted(params.values(), key=lambda p: (len(set(p.paths)), any(x.target_is for x in p.paths), p.code))
+    for param in ordered:
+        targets = {p.target_is for p in param.paths}
+        paths = {_unrestricted(p) for p in param.paths}
+        parts: list[str] = []
+        covered: set[Path_] = set()
+        if param.paths and len(targets) == 1:
+            for other in ordered:
+                if other.code == param.code or other.type != param.type or other.code not in out:
+                    continue
+                if out[other.code] != Storage((other.code,)) or any(p.target_is for p in other.paths):
+                    continue  # only parameters stored as themselves, with no restriction
+                own = set(other.paths)
+                if own <= paths and not own <= covered:
+                    parts.append(other.code)
+                    covered |= own
+        if parts and covered == paths:
+            out[param.code] = Storage(tuple(sorted(parts)), next(iter(targets)))
+        else:
+            out[param.code] = Storage((param.code,))
+    return out
+
+
+def stored_as(resource_type: str, code: str) -> Storage:
+    return storage(resource_type).get(code) or Storage((code,))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from gateway.errors import InvalidInput
 from gateway.fhir.extract import IDENTIFIER_MARK, date_range, normalize
-from gateway.fhir.params import RESOURCE_TYPES, SearchParam, params_for
+from gateway.fhir.params import RESOURCE_TYPES, SearchParam, params_for, stored_as
 from gateway.models import FhirIndex, FhirResource
 
 #: Result parameters (not criteria).
@@ -37,6 +37,19 @@ def index_alias():
     alias, not an ORM `aliased(FhirIndex)`: building a criterion on the ORM alias cost ~0.3 ms, on this one
     ~0.1 ms, and a search builds one per criterion on every request."""
     return FhirIndex.__table__.alias().c
+
+
+def param_is(I, rt: str, code: str) -> ColumnElement[bool]:
+    """The index rows (of alias `I`) that hold the values of parameter `code` of `rt`: its own, or for a
+    parameter made of others (params.storage) theirs, references to its one target type only."""
+    where = stored_as(rt, code)
+    clause = I.param == where.params[0] if len(where.params) == 1 else I.param.in_(where.params)
+    if where.target_type:
+        # What the parameter would index itself: references to that type, and literal references that
+        # name no type (absolute URLs...); not those to other types, nor Reference.identifier rows.
+        clause = and_(clause, or_(I.target_type == where.target_type,
+                                  and_(I.target_type.is_(None), I.norm.is_(None))))
+    return clause
 
 
 class SearchError(InvalidInput):
@@ -228,7 +241,8 @@ class Compiler:
     @staticmethod
     def _exists(R, rt: str, code: str, clause: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
         I = index_alias()
-        return exists(select(I.pk).where(I.resource_type == rt, I.resource_id == R.id, I.param == code, clause(I)))
+        return exists(select(I.pk).where(I.resource_type == rt, I.resource_id == R.id, param_is(I, rt, code),
+                                         clause(I)))
 
     def value_clause(self, I, param: SearchParam, modifier: str | None, value: str) -> ColumnElement[bool]:
         t = param.type
@@ -357,6 +371,6 @@ class Compiler:
         I = index_alias()
         matching = select(O.id).where(O.resource_type == other, O.deleted.is_(False), self.readable(O),
                                       self.criterion(O, other, Criterion(inner_base, inner_mod or None, c.values)))
-        pointing = select(I.target_id).where(I.resource_type == other, I.param == ref_param, I.target_type == rt,
-                                             I.resource_id.in_(matching))
+        pointing = select(I.target_id).where(I.resource_type == other, param_is(I, other, ref_param),
+                                             I.target_type == rt, I.resource_id.in_(matching))
         return R.id.in_(pointing)

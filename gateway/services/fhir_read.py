@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from gateway import access, audit
 from gateway.access import Principal
@@ -17,8 +17,8 @@ from gateway.errors import Gone, InvalidInput, NotFound
 from gateway.fhir import paging
 from gateway.fhir.extract import date_range
 from gateway.fhir.params import RESOURCE_TYPES, params_for
-from gateway.fhir.search import Compiler, ParsedSearch, SearchError, parse
-from gateway.models import FhirHistory, FhirIndex, FhirResource
+from gateway.fhir.search import Compiler, ParsedSearch, SearchError, index_alias, param_is, parse
+from gateway.models import FhirHistory, FhirResource
 from gateway.services.consents import refresh_expired_consents
 from gateway.services.prepared import prepared
 
@@ -209,14 +209,15 @@ class FhirReader:
         ids = [r.id for r in frontier if r.resource_type == source]
         if not ids:
             return []
-        conds = [FhirIndex.resource_type == source, FhirIndex.resource_id.in_(ids), FhirIndex.target_id.is_not(None)]
+        I = index_alias()
+        conds = [I.resource_type == source, I.resource_id.in_(ids), I.target_id.is_not(None)]
         if param == "*":
-            conds.append(FhirIndex.param.in_([c for c, p in params_for(source).items() if p.type == "reference"]))
+            conds.append(I.param.in_([c for c, p in params_for(source).items() if p.type == "reference"]))
         else:
-            conds.append(FhirIndex.param == param)
+            conds.append(param_is(I, source, param))
         if target:
-            conds.append(FhirIndex.target_type == target)
-        pairs = self.session.execute(select(FhirIndex.target_type, FhirIndex.target_id).where(*conds).distinct()).all()
+            conds.append(I.target_type == target)
+        pairs = self.session.execute(select(I.target_type, I.target_id).where(*conds).distinct()).all()
         if not pairs:
             return []
         by_type: dict[str, set[str]] = {}
@@ -230,13 +231,13 @@ class FhirReader:
     def _revinclude(self, source: str, param: str, frontier: list[Row]):
         if source not in RESOURCE_TYPES or (param != "*" and param not in params_for(source)):
             raise SearchError(f"Unknown revinclude '{source}:{param}'")
-        R, I = FhirResource, aliased(FhirIndex)
+        R, I = FhirResource, index_alias()
         targets = {(r.resource_type, r.id) for r in frontier}
         by_type: dict[str, list[str]] = {}
         for t, i in targets:
             by_type.setdefault(t, []).append(i)
         pointing = select(I.resource_id).where(
-            I.resource_type == source, I.param == param if param != "*" else I.target_id.is_not(None),
+            I.resource_type == source, param_is(I, source, param) if param != "*" else I.target_id.is_not(None),
             or_(*[and_(I.target_type == t, I.target_id.in_(ids)) for t, ids in by_type.items()]))
         return self.session.execute(select(*SERVED).where(
             R.resource_type == source, R.id.in_(pointing), R.deleted.is_(False), self.readable(R))).all()

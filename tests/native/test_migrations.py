@@ -82,3 +82,43 @@ def test_postgresql_knows_which_values_go_with_which_parameter(migrated):
             "WHERE s.stxrelid = 'fhir_index'::regclass GROUP BY s.stxname")).all())
     assert found == {"st_fhir_index_value": "param,resource_type,value",
                      "st_fhir_index_ref": "param,resource_type,target_id"}
+
+
+def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, monkeypatch):
+    """0012 drops the rows of parameters made of others (`combo-code`, Observation's `patient`...) and its
+    downgrade makes the very rows the indexer made for them before."""
+    from sqlalchemy import text
+
+    from gateway.fhir import extract
+    from tests.fhir.test_search_derived_params import BASE, _every_param_stored_as_itself, _resources
+
+    columns = "resource_type, resource_id, param, system, value, norm, low, high, number, target_type, target_id"
+
+    def rows(conn) -> list[tuple]:
+        return sorted(tuple(map(str, r)) for r in conn.execute(text(f"SELECT {columns} FROM fhir_index")))
+
+    cfg = alembic_config()
+    with monkeypatch.context() as m:
+        _every_param_stored_as_itself(m)
+        before = [r for resource in _resources() for r in extract.index_rows(resource, BASE)]
+    extract._stored_params.cache_clear()
+    now = [r for resource in _resources() for r in extract.index_rows(resource, BASE)]
+    with migrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+        conn.execute(text("DELETE FROM fhir_index"))
+        names = columns.split(", ")
+        conn.execute(text(f"INSERT INTO fhir_index ({columns}) VALUES ({', '.join(':' + n for n in names)})"),
+                     [{n: r.get(n) for n in names} for r in before])
+        as_before = rows(conn)
+        command.upgrade(cfg, "head")
+        upgraded = rows(conn)
+        command.downgrade(cfg, "0011")
+        downgraded = rows(conn)
+        command.upgrade(cfg, "head")
+        conn.execute(text("DELETE FROM fhir_index"))
+    assert len(upgraded) < len(as_before)
+    assert {r[2] for r in as_before} - {r[2] for r in upgraded} == {"combo-code", "patient", "combo-value-quantity",
+                                                                     "combo-value-concept", "combo-data-absent-reason"}
+    assert upgraded == sorted(tuple(map(str, (r.get(n) for n in columns.split(", ")))) for r in now)
+    assert downgraded == as_before
