@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from gateway import access
 from gateway.access import Principal
 from gateway.db import new_object_id, utcnow
-from gateway.models import AuditLog, RecordVersion
+from gateway.models import AuditLog
 from gateway.services import write_buffer
 from mappings import audit_event
 
@@ -101,10 +101,7 @@ def _write(session: Session, p: Principal, action: str, entity_type: str, entity
     )
     with write_buffer.scope(session) as buffer:
         buffer.add(row)
-        # The trail is itself versioned like every record, so amendments by the master key stay visible.
-        data = {"objectId": row.object_id, "entityType": entity_type, "entityId": entity_id, "action": action}
-        buffer.insert(RecordVersion.__table__, [{"class_name": "AuditLog", "object_id": row.object_id, "version": 1,
-                                                 "recorded_at": now, "deleted": False, "data": data}])
+        # Versioned like every record: an amendment by the master key keeps the version it replaces.
         FhirStore(session).sync("AuditLog", row, created=True)
 
 

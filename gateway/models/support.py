@@ -11,7 +11,9 @@ from gateway.db import Base, JSONType, UTCDateTime, utcnow
 
 
 class RecordVersion(Base):
-    """Every version of every record, the current one included (FHIR _history, vread, audit)."""
+    """Every version of a record that a change replaced (DESIGN.md: every change keeps the prior version);
+    the current version is the record's own row. Older files of a MedicalDocument are found here (Binary of a
+    past version); the FHIR face's history is fhir_history."""
 
     __tablename__ = "record_version"
 

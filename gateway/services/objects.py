@@ -112,7 +112,7 @@ class ObjectService:
             if spec.model is MedicalDocument:
                 attach_to_document(self.session, row.file_name, row.object_id)
             self._sync_acl(spec, row, buffer, created=True)
-            self._snapshot(spec, row, buffer, created=True)
+            self._changed(spec, row, buffer, created=True)
             action = "share" if spec.model is SharedAccess else "create"
             audit.record(self.session, self.p, action, spec.name, row.object_id, profile_id=_profile_of(row))
         return WriteResult(row, echo)
@@ -127,6 +127,7 @@ class ObjectService:
     def _update(self, spec: ClassSpec, object_id: str, data: dict[str, Any], fhir: Any,
                 buffer: write_buffer.WriteBuffer) -> WriteResult:
         row = self.load(spec, object_id, for_write=True)  # (its SELECT flushes whatever is pending first)
+        prior = self._version_of(spec, row)
         values, acl, echo = self._decode_body(spec, data, creating=False, row=row)
         if "profile_id" in values and values["profile_id"] != getattr(row, "profile_id", None) and not self.p.master:
             raise Forbidden("A record cannot be moved to another profile.")
@@ -156,7 +157,8 @@ class ObjectService:
             attach_to_document(self.session, row.file_name, row.object_id)
         if acl is not None:
             self._sync_acl(spec, row, buffer)
-        self._snapshot(spec, row, buffer)
+        buffer.insert(RecordVersion.__table__, [prior])
+        self._changed(spec, row, buffer)
         audit.record(self.session, self.p, "revoke" if revoking else "update", spec.name, row.object_id,
                      profile_id=_profile_of(row))
         return WriteResult(row, echo)
@@ -173,14 +175,16 @@ class ObjectService:
         if spec.model in _POLICY_CLASSES:
             buffer.forget()
         if spec.model.__soft_delete__:
+            buffer.insert(RecordVersion.__table__, [self._version_of(spec, row)])
             row.deleted_at = self.now()
             row.updated_at = row.deleted_at
             row.version += 1
             self.session.flush()
-            self._snapshot(spec, row, buffer, deleted=True)
+            self._changed(spec, row, buffer, deleted=True)
         else:
             if spec.model is User:
                 _check_user_deletable(self.session, row.object_id)
+            buffer.insert(RecordVersion.__table__, [self._version_of(spec, row)])
             # Audit first: the row names its actor, and the actor may be the account being deleted
             # (the foreign key then becomes NULL; the summary keeps the id). Flushed before the DELETE: one
             # flush would run the DELETE before the INSERT.
@@ -302,13 +306,18 @@ class ObjectService:
              "can_read": bool(rights.get("read")), "can_write": bool(rights.get("write"))}
             for principal, rights in (row.acl or {}).items()])
 
-    def _snapshot(self, spec: ClassSpec, row, buffer: write_buffer.WriteBuffer, *, deleted: bool = False,
-                  created: bool = False) -> None:
-        """Keep this version, and bring the FHIR view of the record up to date in the same transaction."""
+    @staticmethod
+    def _version_of(spec: ClassSpec, row) -> dict[str, Any]:
+        """The record_version row of the version a change is about to replace (DESIGN.md: every change keeps
+        the prior version). The current version is the record's own row: a new record writes none."""
+        return {"class_name": spec.name, "object_id": row.object_id, "version": row.version,
+                "recorded_at": row.updated_at, "deleted": getattr(row, "deleted_at", None) is not None,
+                "data": codec.encode(spec, row, with_fhir=True)}
+
+    def _changed(self, spec: ClassSpec, row, buffer: write_buffer.WriteBuffer, *, deleted: bool = False,
+                 created: bool = False) -> None:
+        """Bring the FHIR view of the record up to date in the same transaction, and tell listeners."""
         data = codec.encode(spec, row, with_fhir=True)
-        buffer.insert(RecordVersion.__table__, [{
-            "class_name": spec.name, "object_id": row.object_id, "version": row.version,
-            "recorded_at": row.updated_at, "deleted": deleted, "data": data}])
         FhirStore(self.session).sync(spec.name, row, deleted=deleted, created=created, encoded=data)
         kind = "delete" if deleted else ("create" if row.version == 1 else "update")
         events.publish(self.session, events.ChangeEvent(spec.name, row.object_id, _profile_of(row), kind, row.version))

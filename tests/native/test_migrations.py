@@ -122,3 +122,32 @@ def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, m
                                                                      "combo-value-concept", "combo-data-absent-reason"}
     assert upgraded == sorted(tuple(map(str, (r.get(n) for n in columns.split(", ")))) for r in now)
     assert downgraded == as_before
+
+
+def test_record_version_drops_the_rows_that_repeat_the_current_version(migrated):
+    """0013: record_version keeps replaced versions only; the row of a record's current version goes (an
+    update would store its prior version under that key), the ones before it stay."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from gateway.models import AuditLog, RecordVersion
+
+    now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    cfg = alembic_config()
+    with migrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+        session = Session(bind=conn)
+        session.add(AuditLog(object_id="aud0000001", created_at=now, updated_at=now, version=2, actor_type="master",
+                             entity_type="Allergy", entity_id="x", action="update", summary="s", acl={}))
+        session.add_all([RecordVersion(class_name=c, object_id=i, version=v, recorded_at=now, deleted=False, data={})
+                         for c, i, v in (("AuditLog", "aud0000001", 1), ("AuditLog", "aud0000001", 2),
+                                         ("Allergy", "aud0000001", 2), ("AuditLog", "gone000001", 1))])
+        session.flush()
+        command.upgrade(cfg, "head")
+        kept = sorted(conn.execute(text("SELECT class_name, object_id, version FROM record_version")).all())
+        conn.execute(text("DELETE FROM record_version"))
+        conn.execute(text("DELETE FROM audit_log"))
+    assert kept == [("Allergy", "aud0000001", 2), ("AuditLog", "aud0000001", 1), ("AuditLog", "gone000001", 1)]

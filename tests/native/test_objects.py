@@ -213,11 +213,24 @@ def test_invalid_acl_is_123(signup, make_profile, rows, acl):
     assert rows("Allergy") == 0
 
 
-def test_every_write_keeps_the_prior_version(signup, make_profile, make_record, rows):
-    _, alice = signup("alice")
-    oid = make_record(alice, "Allergy", make_profile(alice))
-    ok(alice.put(f"/classes/Allergy/{oid}", {"notes": "v2"}))
-    ok(alice.delete(f"/classes/Allergy/{oid}"))
+def test_every_write_keeps_the_prior_version(signup, make_profile, make_record, rows, db_session):
+    """A change keeps the version it replaces, as it was served; the current version is the record's row."""
+    from sqlalchemy import select
+
     from gateway.models import RecordVersion
 
-    assert rows(RecordVersion, class_name="Allergy", object_id=oid) == 3
+    _, alice = signup("alice")
+    oid = make_record(alice, "Allergy", make_profile(alice))
+    assert rows(RecordVersion, class_name="Allergy", object_id=oid) == 0
+    served = [ok(alice.get(f"/classes/Allergy/{oid}"))]
+    ok(alice.put(f"/classes/Allergy/{oid}", {"notes": "v2"}))
+    served.append(ok(alice.get(f"/classes/Allergy/{oid}")))
+    ok(alice.put(f"/classes/Allergy/{oid}", {"notes": "v3"}))
+    served.append(ok(alice.get(f"/classes/Allergy/{oid}")))
+    ok(alice.delete(f"/classes/Allergy/{oid}"))
+    kept = db_session.scalars(select(RecordVersion).where(
+        RecordVersion.class_name == "Allergy", RecordVersion.object_id == oid).order_by(RecordVersion.version)).all()
+    assert [(v.version, v.deleted) for v in kept] == [(1, False), (2, False), (3, False)]
+    for version, before in zip(kept, served):
+        assert {k: version.data.get(k) for k in before if k != "ACL"} == {k: v for k, v in before.items() if k != "ACL"}
+        assert version.recorded_at.isoformat(timespec="milliseconds")[:23] == before["updatedAt"][:23]
