@@ -100,7 +100,7 @@ def _write(session: Session, p: Principal, action: str, entity_type: str, entity
         acl={},
     )
     with write_buffer.scope(session) as buffer:
-        buffer.add(row)
+        buffer.add_new(row)
         # Versioned like every record: an amendment by the master key keeps the version it replaces.
         FhirStore(session).sync("AuditLog", row, created=True)
 

@@ -228,6 +228,14 @@ def _notify_others(session: Session, tags: set[str]) -> None:
                      {"channel": channel, "payload": encode(ChangeEvent(AUTH_CLASS, tag, None, "auth", 0))})
 
 
+def remember_new(session: Session, obj: Any) -> None:
+    """A new object written as a plain row, outside the Session's flush (services/write_buffer.py
+    `add_new`): what `_after_flush` would have noted for it (a new profile or provider drops its user's
+    entry at commit)."""
+    if not _is_user_session(obj):
+        _remember(session, _tags_of(obj, False), changed=False)
+
+
 @sa_event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _ctx) -> None:
     added: set[str] = set()

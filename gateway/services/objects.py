@@ -100,7 +100,7 @@ class ObjectService:
                              fhir=fhir, **values)
             row.acl = acl if acl is not None else self._default_acl(spec, values, buffer)
             row.written_by = writer_of(self.p)
-            buffer.add(row)
+            buffer.add_new(row)
             if spec.model is Profile:
                 # A new profile changes no answer given so far (only changes and deletions do); its owner's
                 # next writes to it (a Bundle's records after its Patient) need no policy query.

@@ -183,6 +183,23 @@ def test_every_change_to_what_an_entry_holds_drops_it(signup, make_profile, db_s
     assert not any(c.user_id == uid for c, _, _ in cache._entries.values())
 
 
+@pytest.mark.parametrize("cls", ["Profile", "Provider"])
+def test_a_profile_or_provider_written_by_the_services_drops_the_entry(signup, make_profile, master, app, cls):
+    """The token's cached caller holds the profiles its user owns and the providers it acts for; a new one,
+    a plain row that never passes through the Session's flush, must drop the entry as the flush did."""
+    uid, alice = signup("alice")
+    make_profile(alice)
+    ok(alice.get("/users/me"))
+    cache = app.extensions["phr_callers"]
+    assert any(c.user_id == uid for c, _, _ in cache._entries.values())
+    user = {"__type": "Pointer", "className": "_User", "objectId": uid}
+    if cls == "Profile":
+        ok(master.post("/classes/Profile", {"fullName": "Second Profile", "user": user}), 201)
+    else:
+        ok(master.post("/classes/Provider", {"name": "Clinic", "user": user}), 201)
+    assert not any(c.user_id == uid for c, _, _ in cache._entries.values())
+
+
 def test_a_rolled_back_change_is_harmless(signup, make_profile, db_session):
     uid, alice = signup("alice")
     pid = make_profile(alice)
