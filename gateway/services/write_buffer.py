@@ -9,9 +9,10 @@ it holds when it ends.
 - Every row goes out as a plain row, one statement per table: ACL entries, versions, new FHIR resources,
   their history and index rows are made as dicts; a new record or audit row is made as its mapped object
   (the services read its attributes) and `add_new` takes its columns, so it never enters the Session (its
-  unit of work cost ~10 % of a Bundle's CPU). On PostgreSQL a table goes by COPY when its columns are plain
-  text, numbers and times (a Bundle's ~1,500 index rows: 1.6 ms of client CPU by COPY, 14 by executemany,
-  and less server time), by one INSERT when it has only a few rows, else (JSON columns) by executemany.
+  unit of work cost ~10 % of a Bundle's CPU). On PostgreSQL a table goes by COPY (a Bundle's ~1,500 index rows:
+  1.6 ms of client CPU by COPY, 14 by executemany, and less server time), or by one INSERT when it has only
+  a few rows, on the driver's cursor with values bound as SQLAlchemy would (JSON as text); a table with
+  other column types, and every table on SQLite, by executemany.
   Tables go in foreign-key order (a Bundle's Practitioner before the records that name it, its Patient's
   profile before its records).
 - Nothing is hidden from reads: any statement the Session runs first sends the buffered rows (and the
@@ -30,9 +31,12 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Float, Integer, String, Table, event, inspect, insert, null
+import orjson
+
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Table, event, inspect, insert, null
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql.elements import Null
 
 from gateway import access, caller_cache
 from gateway.db import Base, UTCDateTime
@@ -232,8 +236,16 @@ def _columns_of(obj: Any) -> dict[str, Any]:
 
 @cache
 def _copyable(table: Table) -> bool:
-    """Whether every column is a type COPY's text format takes as psycopg writes it (no JSON)."""
-    return all(isinstance(c.type, (String, Integer, Float, Boolean, UTCDateTime)) for c in table.columns)
+    """Whether every column is a type COPY's text format takes as `_send_plain` writes it: psycopg's own
+    text, numbers and booleans, times as UTCDateTime binds them, JSON as text (PostgreSQL parses it)."""
+    return all(isinstance(c.type, (String, Integer, Float, Boolean, UTCDateTime, JSON)) for c in table.columns)
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as SQLAlchemy's JSON type binds it: None is JSON null, `null()` SQL NULL."""
+    if isinstance(value, Null):
+        return None
+    return orjson.dumps(value).decode()
 
 
 #: Up to this many rows go out as one multi-row INSERT, more by COPY: COPY costs two round trips, which a
@@ -248,8 +260,9 @@ def _send_plain(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = conn.dialect
     keys = list(rows[0])
     columns = [table.c[k] for k in keys]
-    # Only UTCDateTime changes values on the way in (UTC, milliseconds); the other types pass them through.
+    # UTCDateTime (UTC, milliseconds) and JSON (text) change values on the way in; the others pass through.
     times = [i for i, c in enumerate(columns) if isinstance(c.type, UTCDateTime)]
+    documents = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     quote = dialect.identifier_preparer
     target = f"{quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)})"
     values = []
@@ -257,6 +270,8 @@ def _send_plain(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         row_values = [row[k] for k in keys]
         for i in times:
             row_values[i] = columns[i].type.process_bind_param(row_values[i], dialect)
+        for i in documents:
+            row_values[i] = _json_text(row_values[i])
         values.append(row_values)
     driver = conn.connection.driver_connection
     ensure_transaction(driver)  # a request's first write (gateway/pg.py)

@@ -44,8 +44,10 @@ def _owner(db_session) -> None:
     db_session.flush()
 
 
+@pytest.mark.parametrize("many", [1, write_buffer.COPY_FROM_ROWS + 2], ids=["insert", "copy"])
 @pytest.mark.parametrize("model, values", CASES)
-def test_a_plain_row_is_what_the_orm_stores(db_session, model, values):
+def test_a_plain_row_is_what_the_orm_stores(db_session, model, values, many):
+    """One row (an INSERT) and several (a COPY on PostgreSQL, with JSON as text) against the ORM's flush."""
     _owner(db_session)
     db_session.add(Profile(object_id=PROFILE, created_at=NOW, updated_at=NOW, full_name="P", user_id="user000001"))
     db_session.flush()
@@ -55,8 +57,11 @@ def test_a_plain_row_is_what_the_orm_stores(db_session, model, values):
     db_session.add(model(object_id="viaORM0001", **common, **values))
     db_session.flush()
     with write_buffer.scope(db_session) as buffer:
-        buffer.add_new(model(object_id="viaBuffer1", **common, **values))
-    assert _stored(db_session, model, "viaBuffer1") == _stored(db_session, model, "viaORM0001")
+        for i in range(many):
+            buffer.add_new(model(object_id=f"viaBuffer{i}", **common, **values))
+    expected = _stored(db_session, model, "viaORM0001")
+    for i in range(many):
+        assert _stored(db_session, model, f"viaBuffer{i}") == expected
 
 
 def test_tables_go_in_foreign_key_order(db_session):
