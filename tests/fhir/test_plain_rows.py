@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from gateway.models import Allergy, AuditLog, Medication, Profile, Provider, User
-from gateway.services import write_buffer
+from gateway.services import plain_rows, write_buffer
 from tests.fhir import synthea
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
@@ -44,7 +44,7 @@ def _owner(db_session) -> None:
     db_session.flush()
 
 
-@pytest.mark.parametrize("many", [1, write_buffer.COPY_FROM_ROWS + 2], ids=["insert", "copy"])
+@pytest.mark.parametrize("many", [1, plain_rows.COPY_FROM_ROWS + 2], ids=["insert", "copy"])
 @pytest.mark.parametrize("model, values", CASES)
 def test_a_plain_row_is_what_the_orm_stores(db_session, model, values, many):
     """One row (an INSERT) and several (a COPY on PostgreSQL, with JSON as text) against the ORM's flush."""
