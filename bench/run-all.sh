@@ -19,7 +19,7 @@ run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-q
 run wrk -t1 -c8 -d8s --latency "$PHR_BASE_URL/healthz"      # the framework floor (compare CPU by hand)
 for size in 100k 1m; do
   serve_on "phr_bench_$size"
-  run $PY bench/compare.py -d 8 -c 8 --label "$size$T-final" --json "$J"
+  run $PY bench/compare.py -d 8 -c 8 --warmup 5 --label "$size$T-final" --json "$J"
   run $PY bench/compare.py -d 8 -c 1 --only fhir --label "$size$T-c1" --json "$J"
   run $PY bench/compare.py -d 8 -c 1 --only native --scenarios native-get,native-query --label "$size$T-c1" --json "$J"
 done
