@@ -45,7 +45,8 @@ def sort_keys(R, rt: str, sort: str | None) -> list[tuple[ColumnElement, bool]]:
             "number": (I.number, _LOW_NUM, _HIGH_NUM),
         }[param.type]
         agg = func.max(column) if desc else func.min(column)
-        sub = select(agg).where(I.resource_type == rt, I.resource_id == R.id, param_is(I, rt, code)).scalar_subquery()
+        sub = select(agg).where(I.resource_type == rt, I.resource_id == R.id,
+                                param_is(I, rt, code)).scalar_subquery()
         # Resources without a value sort last either way.
         keys.append((func.coalesce(sub, literal(low if desc else high, type_=column.type)), desc))
     keys.append((R.id, False))

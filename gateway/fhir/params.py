@@ -158,7 +158,8 @@ def storage(resource_type: str) -> dict[str, Storage]:
     params = params_for(resource_type)
     out: dict[str, Storage] = {}
     # Fewest paths first, so a derived parameter is made of parameters already known to be stored.
-    ordered = sorted(params.values(), key=lambda p: (len(set(p.paths)), any(x.target_is for x in p.paths), p.code))
+    ordered = sorted(params.values(),
+                     key=lambda p: (len(set(p.paths)), any(x.target_is for x in p.paths), p.code))
     for param in ordered:
         targets = {p.target_is for p in param.paths}
         paths = {_unrestricted(p) for p in param.paths}

@@ -237,7 +237,8 @@ class FhirReader:
         for t, i in targets:
             by_type.setdefault(t, []).append(i)
         pointing = select(I.resource_id).where(
-            I.resource_type == source, param_is(I, source, param) if param != "*" else I.target_id.is_not(None),
+            I.resource_type == source,
+            param_is(I, source, param) if param != "*" else I.target_id.is_not(None),
             or_(*[and_(I.target_type == t, I.target_id.in_(ids)) for t, ids in by_type.items()]))
         return self.session.execute(select(*SERVED).where(
             R.resource_type == source, R.id.in_(pointing), R.deleted.is_(False), self.readable(R))).all()

@@ -78,7 +78,8 @@ class ObjectService:
                object_id: str | None = None, fresh_id: bool = False) -> WriteResult:
         """Create from native JSON. The FHIR face also hands over `fhir` (elements without a column, kept
         losslessly) and may choose the id (FHIR update-as-create); `fresh_id` says the server just made
-        that id (a transaction's POST entry), so, like an id made here, it needs no check for a clash."""
+        that id (a transaction's POST entry), so, like an id made here, it needs no check for a clash.
+        The row returned is the new object as written, outside the Session (write_buffer.add_new)."""
         spec = spec_for(class_name, self.p)
         access.require_authenticated(self.p)
         values, acl, _ = self._decode_body(spec, data, creating=True)

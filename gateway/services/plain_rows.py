@@ -72,7 +72,8 @@ def columns_of(obj: Any) -> dict[str, Any]:
 def _copyable(table: Table) -> bool:
     """Whether every column is a type COPY's text format takes as `_send_plain` writes it: psycopg's own
     text, numbers and booleans, times as UTCDateTime binds them, JSON as text (PostgreSQL parses it)."""
-    return all(isinstance(c.type, (String, Integer, Float, Boolean, UTCDateTime, JSON)) for c in table.columns)
+    types = (String, Integer, Float, Boolean, UTCDateTime, JSON)
+    return all(isinstance(c.type, types) for c in table.columns)
 
 
 def _json_text(value: Any) -> str | None:

@@ -72,7 +72,7 @@ class WriteBuffer:
         caller_cache.remember_new(self.session, obj)
 
     def track(self, obj: Any) -> None:
-        """Note a new object of the Session (whoever added it), for `add`."""
+        """Note a new object of the Session (whoever added it), for `add_new`."""
         pk = _pk_attr(type(obj))
         if pk is not None:
             self.pending.add((obj.__table__.name, getattr(obj, pk)))
@@ -82,7 +82,7 @@ class WriteBuffer:
         table's rows all carry the same keys (those of the columns to set)."""
         if rows:
             if table.foreign_keys:
-                raise ValueError(f"{table.name} has foreign keys: add its rows as objects")
+                raise ValueError(f"{table.name} has foreign keys: add its objects with add_new")
             self.rows.setdefault(table, []).extend(rows)
 
     # ---- per-scope answers ----

@@ -29,7 +29,8 @@ def _stored(db_session, model, object_id: str) -> dict:
 ALLERGY = {"substance": "Peanut", "recorded_at": NOW}
 CASES = [
     (Allergy, ALLERGY),                                                        # is_active, fhir, acl left out
-    (Allergy, {**ALLERGY, "is_active": None, "notes": None, "fhir": None}),    # None: default, NULL, JSON null
+    # None: the column's default, SQL NULL, JSON null
+    (Allergy, {**ALLERGY, "is_active": None, "notes": None, "fhir": None}),
     (Allergy, {**ALLERGY, "is_active": False, "fhir": {"extension": []}, "acl": {"*": {"read": True}}}),
     (Medication, {"name": "Metformin", "active": None, "dose": "500 mg"}),
     (Provider, {"name": "Dr Who", "kind": None}),
@@ -39,8 +40,8 @@ CASES = [
 
 
 def _owner(db_session) -> None:
-    db_session.add(User(object_id="user000001", created_at=NOW, updated_at=NOW, username="u1", password_hash="x",
-                        role="patient"))
+    db_session.add(User(object_id="user000001", created_at=NOW, updated_at=NOW, username="u1",
+                        password_hash="x", role="patient"))
     db_session.flush()
 
 
@@ -49,7 +50,8 @@ def _owner(db_session) -> None:
 def test_a_plain_row_is_what_the_orm_stores(db_session, model, values, many):
     """One row (an INSERT) and several (a COPY on PostgreSQL, with JSON as text) against the ORM's flush."""
     _owner(db_session)
-    db_session.add(Profile(object_id=PROFILE, created_at=NOW, updated_at=NOW, full_name="P", user_id="user000001"))
+    db_session.add(Profile(object_id=PROFILE, created_at=NOW, updated_at=NOW, full_name="P",
+                           user_id="user000001"))
     db_session.flush()
     common = {"created_at": NOW, "updated_at": NOW}
     if model in (Allergy, Medication):
@@ -77,8 +79,8 @@ def test_tables_go_in_foreign_key_order(db_session):
 
 def test_a_record_pointing_to_a_pending_object_waits_for_it(db_session):
     """A profile for an account the Session has not written yet: the account goes first."""
-    db_session.add(User(object_id="user000001", created_at=NOW, updated_at=NOW, username="u1", password_hash="x",
-                        role="patient"))
+    db_session.add(User(object_id="user000001", created_at=NOW, updated_at=NOW, username="u1",
+                        password_hash="x", role="patient"))
     with write_buffer.scope(db_session) as buffer:
         buffer.add_new(Profile(object_id=PROFILE, created_at=NOW, updated_at=NOW, full_name="P",
                                user_id="user000001"))
@@ -86,13 +88,15 @@ def test_a_record_pointing_to_a_pending_object_waits_for_it(db_session):
 
 
 def test_a_transaction_may_name_its_practitioner_after_the_records(fhir_master, person):
-    patient = person("ann").fhir.create({"resourceType": "Patient", "name": [{"family": "Order", "given": ["Ann"]}]})
+    patient = person("ann").fhir.create({"resourceType": "Patient",
+                                         "name": [{"family": "Order", "given": ["Ann"]}]})
     practitioner = synthea.urn()
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": {"resourceType": "Immunization", "status": "completed",
                       "patient": {"reference": f"Patient/{patient['id']}"},
                       "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
-                      "occurrenceDateTime": "2024-01-02", "performer": [{"actor": {"reference": practitioner}}]},
+                      "occurrenceDateTime": "2024-01-02",
+                      "performer": [{"actor": {"reference": practitioner}}]},
          "request": {"method": "POST", "url": "Immunization"}},
         {"fullUrl": practitioner, "resource": {"resourceType": "Practitioner", "name": [{"family": "Later"}]},
          "request": {"method": "POST", "url": "Practitioner"}},

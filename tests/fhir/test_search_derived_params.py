@@ -31,7 +31,8 @@ def _concept(code: str, text: str | None = None) -> dict:
 #: References of every form the index tells apart: typed (relative, own base, versioned), of another
 #: type, an absolute URL elsewhere, a logical identifier only, and none.
 SUBJECTS = [
-    {"reference": "Patient/p1"}, {"reference": "Group/g1"}, {"reference": "http://elsewhere.example/fhir/Patient/p9"},
+    {"reference": "Patient/p1"}, {"reference": "Group/g1"},
+    {"reference": "http://elsewhere.example/fhir/Patient/p9"},
     {"identifier": {"system": "urn:mrn", "value": "123"}}, {"reference": "Patient/p1/_history/2"},
     None, {"reference": f"{BASE}/Patient/p2"}, {"reference": "Patient/p2", "identifier": {"value": "123"}},
 ]
@@ -40,7 +41,8 @@ SUBJECTS = [
 def _observations() -> list[dict]:
     out = []
     for i, subject in enumerate(SUBJECTS):
-        obs = {"resourceType": "Observation", "id": f"o{i}", "status": "final", "code": _concept("a" if i % 2 else "b")}
+        obs = {"resourceType": "Observation", "id": f"o{i}", "status": "final",
+               "code": _concept("a" if i % 2 else "b")}
         if subject is not None:
             obs["subject"] = subject
         if i % 3 == 0:
@@ -60,7 +62,8 @@ def _audit_events() -> list[dict]:
             {"reference": "http://elsewhere.example/fhir/Patient/p9"}]
     whats = [{"reference": "Observation/o1"}, {"reference": "Patient/p1"}, {"reference": "Patient/p2"},
              {"identifier": {"value": "Patient/p1"}}]
-    return [{"resourceType": "AuditEvent", "id": f"a{i}", "type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
+    return [{"resourceType": "AuditEvent", "id": f"a{i}", "type": {"code": "rest"},
+             "recorded": "2024-01-01T00:00:00Z",
              "agent": [{"who": who, "requestor": True}], "source": {"observer": {"reference": "Device/d"}},
              "entity": [{"what": what}]} for i, (who, what) in enumerate(zip(whos, whats))]
 
@@ -70,12 +73,14 @@ def _resources() -> list[dict]:
     others = [{"resourceType": rt, "id": f"{rt[:3].lower()}{i}", "status": "current", "subject": subject,
                **({"content": [{"attachment": {"url": "x"}}]} if rt == "DocumentReference"
                   else {"medicationCodeableConcept": _concept("m")})}
-              for rt in ("MedicationStatement", "DocumentReference") for i, subject in enumerate(SUBJECTS[:4])]
+              for rt in ("MedicationStatement", "DocumentReference")
+              for i, subject in enumerate(SUBJECTS[:4])]
     return patients + _observations() + _audit_events() + others
 
 
 def _queries() -> list[tuple[str, list[tuple[str, str]]]]:
-    refs = ["Patient/p1", "p1", "p2", "Group/g1", "g1", f"{BASE}/Patient/p2", "http://elsewhere.example/fhir/Patient/p9",
+    refs = ["Patient/p1", "p1", "p2", "Group/g1", "g1", f"{BASE}/Patient/p2",
+            "http://elsewhere.example/fhir/Patient/p9",
             "Patient/p9", "Practitioner/x", "Observation/o1"]
     out: list[tuple[str, list[tuple[str, str]]]] = []
     for rt in ("Observation", "MedicationStatement", "DocumentReference", "AuditEvent"):
@@ -85,19 +90,22 @@ def _queries() -> list[tuple[str, list[tuple[str, str]]]]:
                 (rt, [("patient:missing", "true")]), (rt, [("patient:missing", "false")]),
                 (rt, [("patient", "p1,p2")]), (rt, [("_sort", "patient")]), (rt, [("_sort", "-patient")]),
                 (rt, [("_include", f"{rt}:patient")]), (rt, [("patient.name", "x")])]
-        out += [("Patient", [(f"_has:{rt}:patient:_id", i)]) for i in ("o0", "o1", "a1", "a2", "med0", "doc0")]
+        out += [("Patient", [(f"_has:{rt}:patient:_id", i)])
+                for i in ("o0", "o1", "a1", "a2", "med0", "doc0")]
         out += [("Patient", [("_revinclude", f"{rt}:patient")])]
     for code in ("a", "b", "c", "pos", f"{LOINC}|a", f"{LOINC}|", "|a", "nope"):
         out += [("Observation", [("combo-code", code)]), ("Observation", [("combo-code:not", code)]),
                 ("Observation", [("combo-value-concept", code)])]
     for text in ("display a", "Positive", "pos"):
-        out += [("Observation", [("combo-code:text", text)]), ("Observation", [("combo-value-concept:text", text)])]
+        out += [("Observation", [("combo-code:text", text)]),
+                ("Observation", [("combo-value-concept:text", text)])]
     for value in ("5.4", "gt6", "le124", "120", f"121|{UCUM}|mm[Hg]", "ap126", "6.4||mg"):
         out += [("Observation", [("combo-value-quantity", value)])]
     for reason in ("unknown", "masked", f"{LOINC}|unknown"):
         out += [("Observation", [("combo-data-absent-reason", reason)])]
     for name in ("combo-code", "combo-value-quantity", "combo-value-concept", "combo-data-absent-reason"):
-        out += [("Observation", [(f"{name}:missing", "true")]), ("Observation", [(f"{name}:missing", "false")]),
+        out += [("Observation", [(f"{name}:missing", "true")]),
+                ("Observation", [(f"{name}:missing", "false")]),
                 ("Observation", [("_sort", name)]), ("Observation", [("_sort", f"-{name}")])]
     out += [("Observation", [("combo-code", "a"), ("patient", "p1")]),
             ("Observation", [("combo-code", "c"), ("combo-value-quantity", "gt100")])]
@@ -109,8 +117,9 @@ def _store(session, resources: list[dict]) -> None:
     session.execute(delete(FhirIndex))
     session.execute(delete(FhirResource))
     for r in resources:
-        session.add(FhirResource(resource_type=r["resourceType"], id=r["id"], class_name="Test", source_id=r["id"][:10],
-                                 version_id=1, last_updated=now, deleted=False, body="{}"))
+        session.add(FhirResource(resource_type=r["resourceType"], id=r["id"], class_name="Test",
+                                 source_id=r["id"][:10], version_id=1, last_updated=now, deleted=False,
+                                 body="{}"))
     session.flush()
     for r in resources:
         for row in extract.index_rows(r, BASE):
@@ -124,12 +133,14 @@ def _run(session) -> dict:
     for rt, items in _queries():
         # `extra` keeps each search from being prepared: the two runs must each build their own statement.
         page, _ = reader.search(rt, items + [("_count", "100")], extra=true())
-        out[(rt, tuple(items))] = ([m.id for m in page.matches], sorted((i.resource_type, i.id) for i in page.includes))
+        out[(rt, tuple(items))] = ([m.id for m in page.matches],
+                                   sorted((i.resource_type, i.id) for i in page.includes))
     return out
 
 
 def _every_param_stored_as_itself(monkeypatch) -> None:
-    own = {rt: {code: params.Storage((code,)) for code in params.params_for(rt)} for rt in params.RESOURCE_TYPES}
+    own = {rt: {code: params.Storage((code,)) for code in params.params_for(rt)}
+           for rt in params.RESOURCE_TYPES}
     monkeypatch.setattr(params, "storage", lambda rt: own[rt])
     monkeypatch.setattr(extract, "storage", lambda rt: own[rt])
     extract._stored_params.cache_clear()
@@ -162,7 +173,8 @@ def test_which_parameters_are_derived():
         ("DocumentReference", "patient"): params.Storage(("subject",), "Patient"),
         ("AuditEvent", "patient"): params.Storage(("agent", "entity"), "Patient"),
         ("Observation", "combo-code"): params.Storage(("code", "component-code")),
-        ("Observation", "combo-value-quantity"): params.Storage(("component-value-quantity", "value-quantity")),
+        ("Observation", "combo-value-quantity"):
+            params.Storage(("component-value-quantity", "value-quantity")),
         ("Observation", "combo-value-concept"): params.Storage(("component-value-concept", "value-concept")),
         ("Observation", "combo-data-absent-reason"):
             params.Storage(("component-data-absent-reason", "data-absent-reason")),

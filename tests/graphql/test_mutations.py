@@ -37,7 +37,8 @@ def test_create_reads_back_through_rest(alice, db_session):
     assert made["profile"] == {"fullName": "Alice Example"}
     rest = alice["rest"].get(f"/classes/Allergy/{made['objectId']}").json
     assert rest["substance"] == "Latex" and rest["onsetDate"] == {"__type": "Date", "iso": "2019-05-01T00:00:00.000Z"}
-    assert count(db_session, RecordVersion, class_name="Allergy", object_id=made["objectId"]) == 0  # new: none
+    # a new record keeps no replaced version
+    assert count(db_session, RecordVersion, class_name="Allergy", object_id=made["objectId"]) == 0
 
 
 def test_create_with_a_global_id_link(alice):

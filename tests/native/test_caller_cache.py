@@ -184,7 +184,8 @@ def test_every_change_to_what_an_entry_holds_drops_it(signup, make_profile, db_s
 
 
 @pytest.mark.parametrize("cls", ["Profile", "Provider"])
-def test_a_profile_or_provider_written_by_the_services_drops_the_entry(signup, make_profile, master, app, cls):
+def test_a_profile_or_provider_written_by_the_services_drops_the_entry(signup, make_profile, master, app,
+                                                                       cls):
     """The token's cached caller holds the profiles its user owns and the providers it acts for; a new one,
     a plain row that never passes through the Session's flush, must drop the entry as the flush did."""
     uid, alice = signup("alice")

@@ -92,7 +92,8 @@ def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, m
     from gateway.fhir import extract
     from tests.fhir.test_search_derived_params import BASE, _every_param_stored_as_itself, _resources
 
-    columns = "resource_type, resource_id, param, system, value, norm, low, high, number, target_type, target_id"
+    columns = ("resource_type, resource_id, param, system, value, norm, low, high, number, target_type, "
+               "target_id")
 
     def rows(conn) -> list[tuple]:
         return sorted(tuple(map(str, r)) for r in conn.execute(text(f"SELECT {columns} FROM fhir_index")))
@@ -118,8 +119,8 @@ def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, m
         command.upgrade(cfg, "head")
         conn.execute(text("DELETE FROM fhir_index"))
     assert len(upgraded) < len(as_before)
-    assert {r[2] for r in as_before} - {r[2] for r in upgraded} == {"combo-code", "patient", "combo-value-quantity",
-                                                                     "combo-value-concept", "combo-data-absent-reason"}
+    assert {r[2] for r in as_before} - {r[2] for r in upgraded} == {
+        "combo-code", "patient", "combo-value-quantity", "combo-value-concept", "combo-data-absent-reason"}
     assert upgraded == sorted(tuple(map(str, (r.get(n) for n in columns.split(", ")))) for r in now)
     assert downgraded == as_before
 
@@ -140,9 +141,11 @@ def test_record_version_drops_the_rows_that_repeat_the_current_version(migrated)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0012")
         session = Session(bind=conn)
-        session.add(AuditLog(object_id="aud0000001", created_at=now, updated_at=now, version=2, actor_type="master",
-                             entity_type="Allergy", entity_id="x", action="update", summary="s", acl={}))
-        session.add_all([RecordVersion(class_name=c, object_id=i, version=v, recorded_at=now, deleted=False, data={})
+        session.add(AuditLog(object_id="aud0000001", created_at=now, updated_at=now, version=2,
+                             actor_type="master", entity_type="Allergy", entity_id="x", action="update",
+                             summary="s", acl={}))
+        session.add_all([RecordVersion(class_name=c, object_id=i, version=v, recorded_at=now, deleted=False,
+                                       data={})
                          for c, i, v in (("AuditLog", "aud0000001", 1), ("AuditLog", "aud0000001", 2),
                                          ("Allergy", "aud0000001", 2), ("AuditLog", "gone000001", 1))])
         session.flush()
@@ -150,4 +153,5 @@ def test_record_version_drops_the_rows_that_repeat_the_current_version(migrated)
         kept = sorted(conn.execute(text("SELECT class_name, object_id, version FROM record_version")).all())
         conn.execute(text("DELETE FROM record_version"))
         conn.execute(text("DELETE FROM audit_log"))
-    assert kept == [("Allergy", "aud0000001", 2), ("AuditLog", "aud0000001", 1), ("AuditLog", "gone000001", 1)]
+    assert kept == [("Allergy", "aud0000001", 2), ("AuditLog", "aud0000001", 1),
+                    ("AuditLog", "gone000001", 1)]

@@ -27,7 +27,8 @@ DERIVED = {
     ("Observation", "combo-code"): (("code", "component-code"), None),
     ("Observation", "combo-value-quantity"): (("component-value-quantity", "value-quantity"), None),
     ("Observation", "combo-value-concept"): (("component-value-concept", "value-concept"), None),
-    ("Observation", "combo-data-absent-reason"): (("component-data-absent-reason", "data-absent-reason"), None),
+    ("Observation", "combo-data-absent-reason"):
+        (("component-data-absent-reason", "data-absent-reason"), None),
 }
 _VALUES = "system, value, norm, low, high, number, target_type, target_id"
 
@@ -41,7 +42,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for (rt, code), (parts, target) in DERIVED.items():
         names = ", ".join(f":p{i}" for i in range(len(parts)))
-        restrict = (" AND (target_type = :target OR (target_type IS NULL AND norm IS NULL))" if target else "")
+        restrict = " AND (target_type = :target OR (target_type IS NULL AND norm IS NULL))" if target else ""
         op.execute(sa.text(
             f"INSERT INTO fhir_index (resource_type, resource_id, param, {_VALUES}) "
             f"SELECT resource_type, resource_id, :code, {_VALUES} FROM fhir_index "
