@@ -33,6 +33,15 @@ def _rank() -> dict[Table, int]:
     return {table: i for i, table in enumerate(Base.metadata.sorted_tables)}
 
 
+class _Computed:
+    """A column default SQLAlchemy computes per row: a function of the execution context (ours ignore it)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 @cache
 def _insert_plan(cls: type) -> tuple[tuple[str, str, Any, Any], ...]:
     """(column key, attribute, value when the attribute is not set, value when it is None) for each column
@@ -44,9 +53,12 @@ def _insert_plan(cls: type) -> tuple[tuple[str, str, Any, Any], ...]:
         default = column.default
         if default is not None and not (default.is_scalar or default.is_callable):
             raise TypeError(f"{column}: a SQL default is not computed here")
-        # SQLAlchemy wraps a column default's function to take the execution context; ours ignore it.
-        unset = default.arg if default is not None else (null() if column.type.should_evaluate_none else None)
-        none = None if column.type.should_evaluate_none or default is None else default.arg
+        evaluates_none = column.type.should_evaluate_none
+        if default is None:
+            unset, none = (null() if evaluates_none else None), None
+        else:
+            value = _Computed(default.arg) if default.is_callable else default.arg
+            unset, none = value, (None if evaluates_none else value)
         plan.append((column.key, mapper.get_property_by_column(column).key, unset, none))
     return tuple(plan)
 
@@ -60,11 +72,11 @@ def columns_of(obj: Any) -> dict[str, Any]:
     row = {}
     for key, attr, unset, none in _insert_plan(type(obj)):
         value = state.get(attr, _UNSET)
-        if value is _UNSET:
-            value = unset
-        elif value is None:
-            value = none
-        row[key] = value(None) if callable(value) else value
+        if value is _UNSET or value is None:
+            value = unset if value is _UNSET else none
+            if isinstance(value, _Computed):
+                value = value.fn(None)
+        row[key] = value
     return row
 
 
