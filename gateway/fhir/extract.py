@@ -113,10 +113,14 @@ def _token_rows(value: Any) -> Iterator[dict[str, Any]]:
         yield {"value": value}
     elif isinstance(value, dict):
         if "coding" in value or "text" in value and not ("value" in value or "code" in value):
-            for coding in value.get("coding", []):
-                yield from _token_rows(coding)
+            rows = [row for coding in value.get("coding", []) for row in _token_rows(coding)]
+            yield from rows
             if value.get("text"):
-                yield {"norm": normalize(value["text"])}
+                text = normalize(value["text"])
+                # `:text` matches the start of a display or text: a text that begins one of the codings'
+                # displays ("Glucose" before "Glucose [Mass/volume] in Blood") matches nothing of its own.
+                if not any((row.get("norm") or "").startswith(text) for row in rows):
+                    yield {"norm": text}
         elif "code" in value or "display" in value:
             yield {"system": value.get("system"), "value": value.get("code"),
                    "norm": normalize(value["display"]) if value.get("display") else None}

@@ -90,3 +90,51 @@ def test_escaped_pipes_and_commas_are_part_of_the_code(alice):
     assert search("x,y") == []
     assert sorted(search("a\\|b,x\\,y")) == sorted([piped, commas])
     assert search("urn:x|a\\|b\\\\") == []  # an escaped backslash is a backslash, not an escape
+
+
+TEXTS = [  # (CodeableConcept.text, the codings' displays)
+    ("Glucose", ["Glucose [Mass/volume] in Blood"]),     # text begins the display: no row of its own
+    ("Blood sugar", ["Glucose [Mass/volume] in Blood"]),
+    ("GLUCOSE", ["glucose level"]),
+    ("Glücose", ["Glucose"]),
+    ("Vitamin D", []),
+    ("Hemoglobin A1c", [None]),
+    ("Glucose [Mass/volume] in Blood fasting", ["Glucose"]),  # the display begins the text: kept
+    ("Creatinine", ["Serum creatinine", "Creatinine [Mass/volume] in Serum"]),
+]
+
+
+def test_text_matches_display_or_text_by_prefix_with_fewer_rows(db_session):
+    """`code:text` finds a resource when the value begins (ignoring case and accents) its CodeableConcept's
+    text or a coding's display; a text that begins a display needs no index row for that."""
+    from datetime import datetime, timezone
+
+    from gateway.access import Principal
+    from gateway.fhir.extract import index_rows, normalize
+    from gateway.models import FhirIndex, FhirResource
+    from gateway.services.fhir_read import FhirReader
+
+    now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    resources = []
+    for i, (text, displays) in enumerate(TEXTS):
+        codings = [{"system": LOINC, "code": f"{i}-{j}", **({"display": d} if d else {})}
+                   for j, d in enumerate(displays)]
+        resources.append({"resourceType": "Observation", "id": f"t{i}", "status": "final",
+                          "code": {"text": text, **({"coding": codings} if codings else {})}})
+    rows = [row for r in resources for row in index_rows(r, "http://testserver/fhir")]
+    text_rows = [row for row in rows if row["param"] == "code" and row.get("value") is None]
+    assert len(text_rows) == 4  # four of the eight texts begin a display
+    for r in resources:
+        db_session.add(FhirResource(resource_type="Observation", id=r["id"], class_name="Test",
+                                    source_id=r["id"], version_id=1, last_updated=now, deleted=False, body="{}"))
+    db_session.flush()
+    db_session.add_all([FhirIndex(**{"system": None, "value": None, "norm": None, **row}) for row in rows])
+    db_session.flush()
+    reader = FhirReader(db_session, Principal(master=True), "http://testserver/fhir")
+    for query in ("g", "glu", "glucose", "GLUCOSE [mass", "glü", "blood", "blood sugar", "vitamin", "hemo",
+                  "glucose [mass/volume] in blood f", "creat", "serum", "x"):
+        wanted = normalize(query)
+        expected = sorted(r["id"] for r, (text, displays) in zip(resources, TEXTS)
+                          if any(normalize(t).startswith(wanted) for t in [text, *filter(None, displays)]))
+        page, _ = reader.search("Observation", [("code:text", query), ("_count", "50")])
+        assert sorted(m.id for m in page.matches) == expected, query
