@@ -43,7 +43,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in the caller's transaction (so a rolled-back write leaves no trace). Inside a
-    write scope (a Bundle) the row, its version and its AuditEvent are sent with the others; inside a
+    write scope (a Bundle) the row and its AuditEvent are sent with the others; inside a
     scope that groups writes, a create, update or delete joins its group's row instead."""
     assert action in ACTIONS, action
     buffer = write_buffer.current(session)

@@ -23,6 +23,7 @@ and roles, no health data.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -194,12 +195,14 @@ def _values(obj: Any, attr: str) -> list[Any]:
     return [getattr(obj, attr), *hist.deleted]
 
 
-def _watched_tables() -> set[str]:
+@functools.cache
+def _watched_tables() -> frozenset[str]:
     from gateway.models import Profile, Provider, User
     from gateway.models.oauth import OAuthClient, OAuthGrant, OAuthToken
     from gateway.models.user import Session as UserSession
 
-    return {m.__table__.name for m in (UserSession, User, Profile, Provider, OAuthToken, OAuthGrant, OAuthClient)}
+    return frozenset(m.__table__.name for m in (UserSession, User, Profile, Provider, OAuthToken, OAuthGrant,
+                                                OAuthClient))
 
 
 def _remember(session: Session, tags: set[str], *, changed: bool = True) -> None:
@@ -231,8 +234,8 @@ def _notify_others(session: Session, tags: set[str]) -> None:
 def remember_new(session: Session, obj: Any) -> None:
     """A new object written as a plain row, outside the Session's flush (services/write_buffer.py
     `add_new`): what `_after_flush` would have noted for it (a new profile or provider drops its user's
-    entry at commit)."""
-    if not _is_user_session(obj):
+    entry at commit). Called for every record a write adds: most belong to no watched table."""
+    if obj.__table__.name in _watched_tables() and not _is_user_session(obj):
         _remember(session, _tags_of(obj, False), changed=False)
 
 
