@@ -116,6 +116,12 @@ class BundleService:
                     responses[current.index] = self._execute(current)
             except DomainError as err:
                 raise _located(err, current.label if current else "Bundle") from None
+            if self.return_pref == "representation":
+                # What the scope stores once at its end (a new Patient with the contacts the Bundle adds) is
+                # part of the resources the answer shows; their version and time do not change (FhirStore._put).
+                buffer.settle()
+                for response in responses.values():
+                    _show_stored(response, buffer)
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [responses[e.index] for e in entries]}
 
@@ -312,6 +318,17 @@ class BundleService:
         out["response"] = {"status": status, "location": f"{row.resource_type}/{row.id}/_history/{row.version_id}",
                            "etag": f'W/"{row.version_id}"', "lastModified": iso(row.last_updated)}
         return out
+
+
+def _show_stored(response: dict[str, Any], buffer: write_buffer.WriteBuffer) -> None:
+    """A written entry's resource as the scope stored it last."""
+    location = response.get("response", {}).get("location")
+    if "resource" not in response or not location:
+        return
+    rt, rid = location.split("/")[:2]
+    row = buffer.resources.get((rt, rid))
+    if row is not None:
+        response["resource"] = orjson.Fragment(row["body"] if isinstance(row, dict) else row.body)
 
 
 def _known(rt: str) -> str:

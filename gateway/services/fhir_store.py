@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 import mappings
@@ -172,19 +172,28 @@ class FhirStore:
 
     def _put(self, resource: dict[str, Any], class_name: str, source_id: str, profile_id: str | None,
              category: str | None, deleted: bool, *, new: bool = False) -> None:
-        """Store a version of the resource (`new`: it cannot have one yet), its history row and index rows."""
+        """Store a version of the resource (`new`: it cannot have one yet), its history row and index rows.
+        One interaction makes at most one version of a resource: stored again in the same write scope (a
+        transaction's new Patient once more with the contacts it adds), the version it made is rewritten,
+        so what the transaction answered (location, ETag, lastModified) stays what the server holds."""
         rt, rid = resource["resourceType"], resource["id"]
         with write_buffer.scope(self.session) as buffer:
             current = None if new else self.session.get(FhirResource, (rt, rid))
             if deleted and (current is None or current.deleted):
                 return
-            now = utcnow()
-            version = (current.version_id + 1) if current is not None else 1
+            made = buffer.versions.get((rt, rid))
+            again = made is not None and current is not None and not deleted and made[1] != "delete"
+            if again:
+                version, method, now = made
+            else:
+                now = utcnow()
+                version = (current.version_id + 1) if current is not None else 1
+                method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
+            buffer.versions[(rt, rid)] = (version, method, now)
             meta = dict(resource.get("meta") or {})
             meta.update(versionId=str(version), lastUpdated=codec.iso(now))
             resource = {**resource, "meta": meta}
             body = orjson.dumps(resource).decode()
-            method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
             first = current is None  # a resource never stored has no index rows to clear
             if current is None:  # a plain row: nothing reads a new resource back as an object
                 row = {"resource_type": rt, "id": rid, "class_name": class_name, "source_id": source_id,
@@ -199,9 +208,14 @@ class FhirStore:
                 if not deleted:
                     current.body = body
                 buffer.resources[(rt, rid)] = current
-            buffer.insert(FhirHistory.__table__, [{
-                "resource_type": rt, "id": rid, "version_id": version, "last_updated": now, "deleted": deleted,
-                "method": method, "body": None if deleted else body}])
+            if again:  # (the buffer sends the rows it holds, this version's history row among them, first)
+                self.session.execute(update(FhirHistory).where(
+                    FhirHistory.resource_type == rt, FhirHistory.id == rid, FhirHistory.version_id == version,
+                ).values(body=body).execution_options(synchronize_session=False))
+            else:
+                buffer.insert(FhirHistory.__table__, [{
+                    "resource_type": rt, "id": rid, "version_id": version, "last_updated": now, "deleted": deleted,
+                    "method": method, "body": None if deleted else body}])
             if not first:  # (the buffer sends the rows it holds before this runs)
                 self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt,
                                                              FhirIndex.resource_id == rid))

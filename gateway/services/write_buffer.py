@@ -49,6 +49,9 @@ class WriteBuffer:
         #: The FHIR resources written in this scope, by (type, id): a new one's row, else the object. The
         #: writer answers with them.
         self.resources: dict[tuple[str, str], Any] = {}
+        #: The version each FHIR resource got in this scope, by (type, id): (version, method, lastUpdated).
+        #: A resource stored again in the same scope keeps it (services/fhir_store.py, `_put`).
+        self.versions: dict[tuple[str, str], tuple[int, str, Any]] = {}
         self.memo: dict[Any, Any] = {}
         #: Work done once when the outermost scope ends, by key (a Patient re-stored once for all the
         #: contacts a Bundle adds), unless `settle` runs it earlier. It must read what it needs when it runs.
@@ -134,6 +137,7 @@ class WriteBuffer:
         self.rows.clear()
         self.pending.clear()
         self.resources.clear()
+        self.versions.clear()  # a resource stored again after this makes a new version (rolled back or not)
         self.memo.clear()
 
 

@@ -101,10 +101,10 @@ def test_one_audit_row_per_action_and_profile_naming_every_record(person, db_ses
     for rt, rid in created:
         acl = db_session.scalars(select(AclEntry).where(AclEntry.object_id == rid)).all()
         assert [(a.principal, a.can_read, a.can_write) for a in acl] == [(alice.user_id, True, True)]
-    # the Patient was re-made once, when its contact arrived: two versions, the second with the contact
+    # the Patient was stored again with its contact, into the version the transaction made
     history = db_session.scalars(select(FhirHistory.version_id).where(
         FhirHistory.resource_type == "Patient", FhirHistory.id == pid).order_by(FhirHistory.version_id)).all()
-    assert history == [1, 2]
+    assert history == [1]
     assert alice.fhir.read(f"Patient/{pid}")["contact"][0]["name"]["text"] == "Pat Partner"
 
 
@@ -194,16 +194,64 @@ def test_a_patients_bundle_asks_no_policy_question_after_creating_its_patient(se
 
 
 
-def test_a_bundle_adding_contacts_stores_its_patient_once_more_with_all_of_them(person):
+def answered(result: dict, rt: str) -> list[dict]:
+    return [e for e in result["entry"] if e["response"].get("location", "").startswith(rt + "/")]
+
+
+def test_a_bundle_creating_a_patient_with_contacts_makes_one_version_that_has_them(person):
+    """The Patient is stored again at the end of the scope with the contacts the Bundle adds (once for all
+    of them), into the version the Bundle created: the answer's location, ETag and lastModified are what
+    the server holds, and its history has that one version, contacts included."""
     who = person("contacts")
     bundle = with_contact(with_contact(synthea.record_bundle(labs=1, vaccines=1)))
     result = who.fhir.transaction(bundle)
-    pid = result["entry"][0]["response"]["location"].split("/")[1]
+    [entry] = answered(result, "Patient")
+    pid = entry["response"]["location"].split("/")[1]
     patient = body(who.fhir.get(f"/Patient/{pid}"))
     assert len(patient["contact"]) == 2
-    assert patient["meta"]["versionId"] == "2"  # created, then once with both contacts (not once per contact)
+    assert entry["response"]["location"] == f"Patient/{pid}/_history/{patient['meta']['versionId']}"
+    assert entry["response"]["etag"] == f'W/"{patient["meta"]["versionId"]}"' == 'W/"1"'
+    assert entry["response"]["lastModified"] == patient["meta"]["lastUpdated"]
+    assert entry["resource"] == patient  # the default is return=representation
     history = body(who.fhir.get(f"/Patient/{pid}/_history"))
-    assert sorted(e["resource"]["meta"]["versionId"] for e in history["entry"]) == ["1", "2"]
+    assert [e["resource"] for e in history["entry"]] == [patient]
+    assert [e["request"]["method"] for e in history["entry"]] == ["POST"]  # still the version that created it
+    assert body(who.fhir.get(f"/Patient/{pid}/_history/1")) == patient
+
+
+def test_a_transaction_updating_a_patient_and_adding_a_contact_makes_one_version(person):
+    who = load_record(person("updater"), labs=1, vaccines=0, allergies=0, meds=0)
+    before = who.fhir.read(who.ref)
+    changed = {k: v for k, v in before.items() if k != "meta"}
+    changed["gender"] = "other" if before.get("gender") != "other" else "female"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": changed, "request": {"method": "PUT", "url": who.ref}},
+        {"resource": contact(who.ref), "request": {"method": "POST", "url": "RelatedPerson"}}]}
+    result = who.fhir.transaction(bundle)
+    [entry] = answered(result, "Patient")
+    after = who.fhir.read(who.ref)
+    assert int(after["meta"]["versionId"]) == int(before["meta"]["versionId"]) + 1
+    assert after["gender"] == changed["gender"] and [c["name"]["text"] for c in after["contact"]] == ["Pat Partner"]
+    assert entry["response"]["etag"] == f'W/"{after["meta"]["versionId"]}"'
+    assert entry["response"]["lastModified"] == after["meta"]["lastUpdated"] and entry["resource"] == after
+    history = body(who.fhir.get(f"{who.ref}/_history"))
+    assert sorted(int(e["resource"]["meta"]["versionId"]) for e in history["entry"]) == \
+        list(range(1, int(after["meta"]["versionId"]) + 1))
+    # The older version is as it was: no contact, the old gender.
+    old = body(who.fhir.get(f"{who.ref}/_history/{before['meta']['versionId']}"))
+    assert old == before
+
+
+def test_a_transaction_adding_only_contacts_gives_the_patient_one_new_version(person):
+    who = load_record(person("adder"), labs=1, vaccines=0, allergies=0, meds=0)
+    before = who.fhir.read(who.ref)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": contact(who.ref), "request": {"method": "POST", "url": "RelatedPerson"}},
+        {"resource": contact(who.ref), "request": {"method": "POST", "url": "RelatedPerson"}}]}
+    who.fhir.transaction(bundle)
+    after = who.fhir.read(who.ref)
+    assert int(after["meta"]["versionId"]) == int(before["meta"]["versionId"]) + 1 and len(after["contact"]) == 2
+    assert body(who.fhir.get(f"{who.ref}/_history/{before['meta']['versionId']}")) == before
 
 
 def test_a_transactions_reads_see_the_contacts_it_adds(person):
