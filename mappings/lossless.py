@@ -45,9 +45,12 @@ def json_copy(value: Any) -> Any:
     return value
 
 
-def content(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource minus server-managed parts (id and meta.versionId/lastUpdated)."""
-    result = json_copy({k: v for k, v in resource.items() if k != "id"})
+def content(resource: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
+    """The resource minus server-managed parts (id and meta.versionId/lastUpdated); `copy=False` shares its
+    elements with `resource` (to compare it, not to keep it)."""
+    result = {k: v for k, v in resource.items() if k != "id"}
+    if copy:
+        result = json_copy(result)
     meta = {k: v for k, v in result.get("meta", {}).items() if k not in SERVER_META}
     if meta:
         result["meta"] = meta
@@ -192,7 +195,7 @@ def from_fhir(
     if resource.get("id"):
         record = {"objectId": resource["id"], **record}
     received = content(resource)
-    rebuilt = content({"resourceType": resource.get("resourceType"), **build(record, ctx)})
+    rebuilt = content({"resourceType": resource.get("resourceType"), **build(record, ctx)}, copy=False)
     if rebuilt != received:
         record["_fhir"] = received
     return record
