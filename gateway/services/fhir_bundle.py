@@ -203,6 +203,8 @@ class BundleService:
         return page.matches[0] if page.matches else None
 
     def _substitute(self, text: str) -> str:
+        if ":" not in text:  # every fullUrl has a scheme (urn:uuid:, http:): most urls name no entry
+            return text
         for urn, ref in self.resolved.items():
             if urn in text:
                 text = text.replace(urn, ref)
