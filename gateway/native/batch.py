@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from gateway import audit
 from gateway.errors import DomainError, InvalidInput
 from gateway.native.context import NativeRequest
 from gateway.native.router import Reply, match, route
@@ -49,7 +50,9 @@ def batch(req: NativeRequest) -> Reply:
     if body.get("transaction") is True:
         # Any failure propagates: the whole request rolls back and answers that operation's error.
         # One write buffer for the whole batch: its rows go out a few statements per table at the end.
-        with req.session.begin_nested(), write_buffer.scope(req.session):
+        # One interaction, audited as a FHIR transaction is: one row per action and profile.
+        with req.session.begin_nested(), write_buffer.scope(req.session) as buffer:
+            audit.group_writes(buffer, "native")
             for op in ops:
                 sub, view, kwargs = _sub_request(req, op)
                 results.append({"success": view(sub, **kwargs).body})

@@ -1,9 +1,11 @@
 """/batch: sub-paths with or without the mount path, one result per operation, `transaction: true` all or
 nothing (transcript rest[] POST /batch; sdk[] id 11 'saveAll (uses /batch)')."""
 import pytest
+from sqlalchemy import select
 
 from gateway.models import AuditLog, RecordVersion
 from tests.conftest import pointer
+from tests.fhir.conftest import Fhir
 from tests.native.conftest import VALID, ok, parse_error
 
 
@@ -146,3 +148,35 @@ def test_master_batch_deletes(alice, make_record, master):
         {"method": "DELETE", "path": f"/parse/classes/Allergy/{i}"} for i in ids]}))
     assert results == [{"success": {}}, {"success": {}}]
     assert ok(client.get("/classes/Allergy"))["results"] == []
+
+
+def test_a_transaction_is_audited_as_one_interaction_and_a_plain_batch_per_operation(alice, make_record,
+                                                                                       db_session, rows):
+    """As a FHIR transaction is (gateway/audit.py group_writes): one row per action and profile, naming every
+    record; a lone write of its kind is the row a single write makes. A batch without `transaction` is
+    several interactions: a row per operation."""
+    client, pid = alice
+    existing = make_record(client, "Allergy", pid)
+    before = rows(AuditLog)
+    results = ok(client.post("/batch", {"transaction": True, "requests": [
+        {"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid, substance=s)} for s in "ABC"
+    ] + [{"method": "PUT", "path": f"/parse/classes/Allergy/{existing}", "body": {"notes": "tx"}}]}))
+    created = [r["success"]["objectId"] for r in results[:3]]
+    assert rows(AuditLog) == before + 2
+    db_session.expire_all()
+    grouped = db_session.scalars(select(AuditLog).where(AuditLog.action == "create", AuditLog.profile_id == pid,
+                                                        AuditLog.entity_id == created[0])).one()
+    assert grouped.details["via"] == "native" and grouped.details["interaction"] == "transaction"
+    assert grouped.details["entities"] == {"Allergy": created}
+    assert grouped.summary.endswith("create 3 records (transaction)")
+    update = db_session.scalars(select(AuditLog).where(AuditLog.action == "update",
+                                                       AuditLog.entity_id == existing)).one()
+    assert not (update.details or {}).get("entities")
+    # the FHIR face finds the one event by each record it wrote
+    fhir = Fhir(client.client, client.token)
+    for oid in created:
+        found = fhir.search("AuditEvent", {"entity": f"AllergyIntolerance/{oid}"})
+        assert [e["resource"]["id"] for e in found.get("entry", [])] == [grouped.object_id]
+    ok(client.post("/batch", {"requests": [
+        {"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid, substance=s)} for s in "DE"]}))
+    assert rows(AuditLog) == before + 4

@@ -7,7 +7,7 @@ from datetime import date as Date, timedelta
 
 import pytest
 
-from tests.conftest import date
+from tests.conftest import APP_ID, date
 from tests.fhir import synthea
 from tests.fhir.conftest import Fhir, body
 from tests.native.conftest import ok
@@ -206,4 +206,22 @@ def test_a_transaction_is_one_entry_of_the_access_log(scene):
                       re.S)
     grouped = [r for r in rows if "3 records" in r]
     assert len(grouped) == 1 and "FHIR API" in grouped[0]
+    assert len(rows) == 2  # and the lab of the scene, added alone
+
+
+def test_a_native_transaction_is_one_entry_of_the_access_log(scene):
+    """The same for `POST /parse/batch` with `transaction: true` (the PHR app's saveAll in one go)."""
+    s = scene
+    pointer = {"__type": "Pointer", "className": "Profile", "objectId": s["pid"]}
+    ops = [{"method": "POST", "path": "/parse/classes/LabResult",
+            "body": {"profile": pointer, "testName": f"Test {i}", "value": i, "units": "mg/dL",
+                     "date": date("2025-09-20")}} for i in range(4)]
+    r = s["client"].post("/parse/batch", json={"transaction": True, "requests": ops},
+                         headers={"X-Parse-Application-Id": APP_ID, "X-Parse-Session-Token": s["alice"].token})
+    assert r.status_code == 200 and all("success" in x for x in r.json), r.get_data(as_text=True)
+    text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
+    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text,
+                      re.S)
+    grouped = [r for r in rows if "4 records" in r]
+    assert len(grouped) == 1 and "PHR app API" in grouped[0]
     assert len(rows) == 2  # and the lab of the scene, added alone
