@@ -4,7 +4,6 @@ test-time validators (conformance/validate.py) reuse it."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import copy
 import importlib
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import fhirkit
 
 from conformance.bindings import *  # noqa: F401,F403  (re-exported for callers of validate)
-from conformance.bindings import binding_problems
+from conformance.bindings import INVARIANTS, binding_problems
 
 
 def fhirclient_problems(resource: dict[str, Any]) -> list[str]:

@@ -103,7 +103,7 @@ class FhirWriter:
         self._check(rt, resource)
         if rt == "Observation" and patient_mapping.is_blood_group_observation(resource):
             raise Unprocessable("A blood group is part of the Patient's profile: update "
-                                f"Observation/<patient id>-blood-group instead of creating one")
+                                "Observation/<patient id>-blood-group instead of creating one")
         cls, native, fhir = self._native(rt, resource)
         if rt == "Consent":
             apply_consent_status(resource, native)

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from gateway.access import Principal
 from gateway.caller_cache import Caller, CallerCache

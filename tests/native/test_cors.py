@@ -1,7 +1,6 @@
 """CORS for browsers: the OPTIONS preflight and the headers on every answer, as the reference Parse Server
 sends them (transcript meta.cors_headers, rest[] OPTIONS /classes/Allergy)."""
 import json
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,6 @@
 `_ClientVersion` (and `_ContentType` for files). The envelopes are taken from the real Parse SDK's requests
 recorded in the reference transcript (sdk[]), with our keys, tokens and PHR field names put in."""
 import json
-from pathlib import Path
 
 import orjson
 import pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.bulk.conftest import run_worker  # noqa: F401 (fixture)
 from tests.conftest import Parse, pointer
 from tests.fhir.conftest import Fhir, fhir_master  # noqa: F401 (fixtures)
 from tests.native.conftest import (  # noqa: F401 (fixtures)

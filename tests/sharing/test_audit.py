@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway.graphql.types import build
 from gateway.models import AuditLog, FhirResource
-from tests.conftest import MASTER_KEY, date, pointer
+from tests.conftest import date, pointer
 from tests.fhir.conftest import Fhir, body
 from tests.native.conftest import VALID, ok
 from tests.sharing.helpers import entry_ids, grant_body

@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.bulk.conftest import run_worker  # noqa: F401  (fixture)
 from tests.fhir.conftest import Fhir, body
 from tests.native.conftest import ok
 from tests.sharing.helpers import grant_body

@@ -5,8 +5,6 @@ Revises: 0007
 Create Date: 2026-11-24 05:46:04.436299
 """
 from alembic import op
-import sqlalchemy as sa
-import gateway.db
 
 
 revision = '0008'
