@@ -3,9 +3,9 @@ SDK's LiveQueryClient (parse-server wiki, "Parse LiveQuery Protocol Specificatio
 
     client: {op: connect, applicationId, javascriptKey | clientKey | restAPIKey | masterKey, sessionToken}
     server: {op: connected, clientId}
-    client: {op: subscribe, requestId, query: {className, where, keys?}, sessionToken?}
+    client: {op: subscribe, requestId, query: {className, where, keys?, watch?}, sessionToken?}
     server: {op: subscribed, clientId, requestId}
-    server: {op: create | update | enter | leave | delete, clientId, requestId, object}
+    server: {op: create | update | enter | leave | delete, clientId, requestId, object, original?}
     client: {op: unsubscribe, requestId}        server: {op: unsubscribed, clientId, requestId}
     server: {op: error, code, error, reconnect, requestId?}
 
@@ -19,6 +19,12 @@ stops events at once.
 enter/leave: each subscription keeps the ids that matched it (seeded at subscribe time). An update of an
 object that matched and still matches is `update`; one that starts matching is `enter`; one that stops
 matching is `leave`, sent only if the subscriber may still read the object (else nothing is sent).
+
+`original` (update and leave): the object before the change, from the version the change replaced
+(record_version), shown as the REST face shows objects to the subscriber; both events go to a subscriber
+who was shown that object before. `watch` (as Parse Server 9): with a list of fields, a create or an update
+is sent only when one of those fields differs from the original (a create: when one of them is set);
+enter, leave and delete are not filtered.
 """
 from __future__ import annotations
 
@@ -37,10 +43,12 @@ from gateway import access, audit
 from gateway.access import Principal
 from gateway.errors import DomainError, Forbidden, InvalidQuery
 from gateway.events import ChangeEvent
+from gateway.models import RecordVersion
 from gateway.native.context import NativeRequest, Unauthorized, authenticate
 from gateway.schema import class_spec
 from gateway.services import codec
 from gateway.services.query import QueryArgs, Translator, project, run_query, visible
+from mappings.native import comparable
 
 log = logging.getLogger("gateway.live.livequery")
 
@@ -68,6 +76,7 @@ class LiveSubscription:
     keys: list[str] | None
     session_token: str | None
     known: set[str] = field(default_factory=set)
+    watch: list[str] | None = None
 
 
 class LiveQueryClient:
@@ -165,10 +174,12 @@ class LiveQueryClient:
             if spec is None or spec.name in NOT_LIVE:
                 raise Forbidden(f"Live queries are not offered on class {query['className']}")
             where = query.get("where") or {}
-            keys = query.get("keys")
-            if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
-                raise InvalidQuery("query.keys must be an array of field names")
-            sub = LiveSubscription(request_id, query["className"], spec.name, where, keys, token)
+            keys, watch = query.get("keys"), query.get("watch")
+            for name, value in (("keys", keys), ("watch", watch)):
+                if value is not None and not (isinstance(value, list)
+                                              and all(isinstance(k, str) for k in value)):
+                    raise InvalidQuery(f"query.{name} must be an array of field names")
+            sub = LiveSubscription(request_id, query["className"], spec.name, where, keys, token, watch=watch)
             with self.hub.session() as s:
                 p, _ = self._principal(s, sub)
                 if p is None:
@@ -226,22 +237,49 @@ class LiveQueryClient:
                 return None
             obj = self._deleted_object(s, p, sub, oid, req.file_url)
             return {"op": "delete", "object": obj} if obj is not None else None
-        found = run_query(s, p, sub.canonical, QueryArgs(where={"$and": [{"objectId": oid}, sub.where]}, limit=1,
-                                                         keys=sub.keys), req.file_url).results
+        matching = QueryArgs(where={"$and": [{"objectId": oid}, sub.where]}, limit=1)
+        found = run_query(s, p, sub.canonical, matching, req.file_url).results
         if found:
             if len(sub.known) < MAX_KNOWN or was_known:
                 sub.known.add(oid)
             op = "create" if change.kind == "create" else ("update" if was_known else "enter")
-            return {"op": op, "object": self._shape(sub, found[0])}
+            before = self._original(s, sub, change, req) if op == "update" else None
+            if op in ("create", "update") and sub.watch and not _watched_changed(sub.watch, found[0], before):
+                return None
+            return self._message(sub, op, found[0], before)
         if not was_known:
             return None
         sub.known.discard(oid)
         # It no longer matches. A `leave` shows the object, so only to someone who may still read it.
-        still = run_query(s, p, sub.canonical, QueryArgs(where={"objectId": oid}, limit=1, keys=sub.keys),
+        still = run_query(s, p, sub.canonical, QueryArgs(where={"objectId": oid}, limit=1),
                           req.file_url).results
-        return {"op": "leave", "object": self._shape(sub, still[0])} if still else None
+        if not still:
+            return None
+        return self._message(sub, "leave", still[0], self._original(s, sub, change, req))
 
     # ---- helpers ----
+
+    def _message(self, sub: LiveSubscription, op: str, obj: dict[str, Any], original: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+        message = {"op": op, "object": self._shape(sub, project(obj, sub.keys, None))}
+        if original is not None:
+            message["original"] = self._shape(sub, project(original, sub.keys, None))
+        return message
+
+    @staticmethod
+    def _original(s: Session, sub: LiveSubscription, change: ChangeEvent, req: NativeRequest) -> dict | None:
+        """The object as it was before this change (the version it replaced), as the REST face shows it."""
+        if change.kind == "create" or change.version <= 1:
+            return None
+        row = s.get(RecordVersion, (sub.canonical, change.object_id, change.version - 1))
+        if row is None or not isinstance(row.data, dict):
+            return None
+        obj = {k: v for k, v in row.data.items() if k != "_fhir"}
+        for name, f in class_spec(sub.canonical).fields.items():
+            value = obj.get(name)
+            if f.type == "File" and isinstance(value, dict) and isinstance(value.get("name"), str):
+                obj[name] = {**value, "url": req.file_url(value["name"])}
+        return obj
 
     def _principal(self, s: Session, sub: LiveSubscription) -> tuple[Principal | None, NativeRequest]:
         """The subscriber now: the subscription's session token, else the connection's credentials."""
@@ -277,3 +315,10 @@ class LiveQueryClient:
     def _shape(sub: LiveSubscription, obj: dict[str, Any]) -> dict[str, Any]:
         # The SDK rebuilds a Parse.Object from it: it needs the className the client subscribed to.
         return {**obj, "className": sub.class_name, "__type": "Object"}
+
+
+def _watched_changed(watch: list[str], current: dict[str, Any], original: dict[str, Any] | None) -> bool:
+    """Whether one of the watched fields differs between the object and its original (Parse Server compares
+    the fields' values; a file by its name, whatever URL it is served under)."""
+    before = original or {}
+    return any(comparable(current.get(name)) != comparable(before.get(name)) for name in watch)

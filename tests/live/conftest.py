@@ -55,8 +55,9 @@ class LiveSocket:
 
     def subscribe(self, request_id: int, class_name: str, where: dict | None = None, **extra) -> dict[str, Any]:
         query = {"className": class_name, "where": where or {}}
-        if "keys" in extra:
-            query["keys"] = extra.pop("keys")
+        for option in ("keys", "watch"):
+            if option in extra:
+                query[option] = extra.pop(option)
         self.send({"op": "subscribe", "requestId": request_id, "query": query, **extra})
         return self.received[-1]
 

@@ -130,6 +130,65 @@ def test_enter_and_leave(socket, alice):
     assert [e["op"] for e in ws.events()] == ["update"]
 
 
+def test_update_and_leave_carry_the_original_as_it_was_shown(socket, alice):
+    """As Parse Server: `original` is the object before the change (the version it replaced), with the
+    subscription's `keys`; create, enter and delete have none."""
+    ws = socket()
+    ws.connect(alice["token"])
+    ws.subscribe(1, "Allergy", {"severity": "severe"}, keys=["substance", "notes", "severity"])
+    oid = ok(alice["client"].post("/classes/Allergy", allergy(alice["pid"], notes="first")), 201)["objectId"]
+    (created,) = ws.events()
+    assert "original" not in created
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"notes": "second"}))
+    (updated,) = ws.events()
+    assert updated["object"]["notes"] == "second"
+    assert updated["original"] == {**created["object"], "className": "Allergy", "__type": "Object"}
+    assert "reaction" not in updated["original"]  # keys apply to it too
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"severity": "mild"}))
+    (left,) = ws.events()
+    assert left["op"] == "leave" and left["original"]["severity"] == "severe" and left["object"]["severity"] == "mild"
+    assert (left["original"]["notes"], left["original"]["updatedAt"]) == ("second", updated["object"]["updatedAt"])
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"severity": "severe"}))
+    (entered,) = ws.events()
+    assert entered["op"] == "enter" and "original" not in entered
+
+
+def test_watch_sends_creates_and_updates_only_when_a_watched_field_changes(socket, alice):
+    ws = socket()
+    ws.connect(alice["token"])
+    ws.subscribe(1, "Allergy", {"profile": pointer("Profile", alice["pid"])}, watch=["severity", "notes"])
+    oid = ok(alice["client"].post("/classes/Allergy", allergy(alice["pid"])), 201)["objectId"]
+    assert [e["op"] for e in ws.events()] == ["create"]  # a watched field is set
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"reaction": "Rash"}))
+    assert ws.events() == []  # nothing watched changed
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"notes": "new", "reaction": "Swelling"}))
+    (event,) = ws.events()
+    assert event["op"] == "update" and event["object"]["reaction"] == "Swelling"
+    assert (event["original"]["reaction"], event["original"].get("notes")) == ("Rash", None)
+    ok(alice["client"].put(f"/classes/Allergy/{oid}", {"notes": "new"}))  # the same value: no change
+    assert ws.events() == []
+    ok(alice["client"].delete(f"/classes/Allergy/{oid}"))
+    assert [e["op"] for e in ws.events()] == ["delete"]  # not filtered
+
+
+def test_watch_skips_a_create_without_the_watched_fields(socket, alice):
+    ws = socket()
+    ws.connect(alice["token"])
+    ws.subscribe(1, "Allergy", {}, watch=["notes"])
+    ok(alice["client"].post("/classes/Allergy", allergy(alice["pid"])), 201)
+    assert ws.events() == []
+    ok(alice["client"].post("/classes/Allergy", allergy(alice["pid"], notes="x")), 201)
+    assert [e["op"] for e in ws.events()] == ["create"]
+
+
+@pytest.mark.parametrize("watch", ["severity", [1], {"a": 1}])
+def test_a_watch_that_is_not_a_list_of_names_is_refused(socket, alice, watch):
+    ws = socket()
+    ws.connect(alice["token"])
+    ws.send({"op": "subscribe", "requestId": 4, "query": {"className": "Allergy", "where": {}, "watch": watch}})
+    assert ws.received[-1]["op"] == "error" and ws.received[-1]["code"] == 102 and ws.received[-1]["requestId"] == 4
+
+
 def test_a_change_made_through_the_fhir_api_arrives(socket, alice, client):
     ws = socket()
     ws.connect(alice["token"])
