@@ -13,7 +13,6 @@ database (from /proc), the other half of what a resource costs the machine.
 from __future__ import annotations
 
 import collections
-import gc
 import json
 import os
 import random
@@ -29,8 +28,7 @@ from sqlalchemy import event, text
 
 import generate
 from gateway import create_app
-from gateway.fhir.params import RESOURCE_TYPES
-from gateway.fhir.validation import warm_up
+from gateway.live.server import ready_to_serve
 
 
 def _kind(statement: str) -> str:
@@ -61,12 +59,9 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 10
     by_table = "--by-table" in sys.argv
     app = create_app()
-    # As a served worker before its first request (gateway/live/server.py): the validation models loaded, the
-    # loaded app moved out of the collector's view (otherwise ~0.07 ms of every resource went to full
-    # collections scanning it).
-    warm_up(RESOURCE_TYPES)
-    gc.collect()
-    gc.freeze()
+    # As a served worker before its first request: the validation models loaded, the loaded app moved out of
+    # the collector's view (otherwise ~0.07 ms of every resource went to full collections scanning it).
+    ready_to_serve()
     c = app.test_client()
     tok = c.post("/parse/users", json={"username": f"cost{random.randrange(10**9)}", "password": "x1"}).json["sessionToken"]
     headers = {"X-Parse-Session-Token": tok, "Prefer": "return=minimal"}

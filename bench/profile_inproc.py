@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyinstrument import Profiler
 
 from gateway import create_app
+from gateway.live.server import ready_to_serve
 
 RUN = Path(os.environ.get("PHR_INSTANCE_PATH", "/work/bench-run/instance")).parent
 
@@ -26,6 +27,7 @@ def main() -> None:
     what = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     app = create_app()
+    ready_to_serve()  # as a served worker before its first request
     c = app.test_client()
     m = json.loads((RUN / "manifest-ours.json").read_text()) if (RUN / "manifest-ours.json").exists() else {}
     h = {"X-Parse-Session-Token": m.get("probe", {}).get("token", "")}

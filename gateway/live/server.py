@@ -52,13 +52,19 @@ class KeepAliveThreadWorker(ThreadWorker):
         return bool(poller.poll(KEEP_THREAD_MS))
 
 
-def post_worker_init(worker) -> None:
+def ready_to_serve() -> None:
+    """What a worker does once its app is loaded, before its first request (also for in-process benchmarks,
+    so that they measure what a worker does): load FHIR write validation's models, then freeze."""
     from gateway.fhir.params import RESOURCE_TYPES
     from gateway.fhir.validation import warm_up
 
-    warm_up(RESOURCE_TYPES)  # FHIR write validation's models, before the first write needs them
+    warm_up(RESOURCE_TYPES)
     gc.collect()
     gc.freeze()
+
+
+def post_worker_init(worker) -> None:
+    ready_to_serve()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         previous = signal.getsignal(sig)
         if not callable(previous):
