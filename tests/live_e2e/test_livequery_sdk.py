@@ -1,6 +1,7 @@
 """Issue 8, 'Done when': the Parse JS SDK's LiveQuery client (npm `parse`) against the real server receives
 the event of a change made through the FHIR API within a second, and a user who may not see that profile
-receives nothing (js/livequery.js does the client side)."""
+receives nothing (js/livequery.js does the client side). The SDK also hands update listeners the object
+before the change (`original`), and a subscription watching a field the change left alone hears nothing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,5 +33,7 @@ def test_livequery_event_of_a_fhir_change_reaches_the_owner_only(ws_server):
     assert [(e["op"], e["objectId"], e["className"]) for e in events] == [("update", oid, "Allergy")], context
     assert events[0]["notes"] == "changed through FHIR" and events[0]["substance"] == "Peanut"
     assert events[0]["ms"] is not None and events[0]["ms"] < 1000, context
+    assert events[0]["original"] == {"id": oid, "notes": None}, context
     assert result["bob"]["events"] == [], context
-    assert result["alice"]["errors"] == [] and result["bob"]["errors"] == [], context
+    assert result["watching"]["events"] == [], context  # it watches `severity`; the change was a note
+    assert result["alice"]["errors"] == result["bob"]["errors"] == result["watching"]["errors"] == [], context

@@ -1,9 +1,10 @@
 // Parse JS SDK LiveQuery client against the real server (tests/live_e2e/test_livequery_sdk.py).
 //
 // Alice and Bob each open a LiveQueryClient (their own session token) and subscribe to Allergy (Alice for
-// her profile, Bob for the whole class). Once both subscriptions are confirmed, this script changes Alice's
-// allergy through the FHIR API (PUT /fhir/AllergyIntolerance/<id> with X-Parse-Session-Token), then waits.
-// It prints one JSON line: what each client received, and how long Alice's event took.
+// her profile, Bob for the whole class); Alice also subscribes watching only `severity`. Once the
+// subscriptions are confirmed, this script changes Alice's allergy's note through the FHIR API
+// (PUT /fhir/AllergyIntolerance/<id> with X-Parse-Session-Token), then waits. It prints one JSON line: what
+// each client received (with the `original` the SDK hands to update listeners), and how long Alice's event took.
 'use strict';
 
 const Parse = require('parse/node');
@@ -41,9 +42,12 @@ async function listen(token, query, label, out) {
   client.open();
   const subscription = client.subscribe(query, token);
   for (const op of ['create', 'update', 'enter', 'leave', 'delete']) {
-    subscription.on(op, (object) => {
+    // The SDK passes (object, original, response) when the server sent `original`, else (object, response).
+    subscription.on(op, (object, second) => {
+      const original = second && typeof second.get === 'function' ? second : null;
       out.events.push({ op, objectId: object.id, className: object.className, notes: object.get('notes'),
-                        substance: object.get('substance'), ms: out.changedAt ? Date.now() - out.changedAt : null });
+                        substance: object.get('substance'), ms: out.changedAt ? Date.now() - out.changedAt : null,
+                        original: original ? { id: original.id, notes: original.get('notes') ?? null } : null });
     });
   }
   await withTimeout(subscription.subscribePromise, 5000, `${label} subscribe`);
@@ -53,16 +57,19 @@ async function listen(token, query, label, out) {
 async function main() {
   const alice = { events: [], errors: [] };
   const bob = { events: [], errors: [] };
+  const watching = { events: [], errors: [] };
   const profile = Parse.Object.extend('Profile').createWithoutData(PROFILE);
   const aliceQuery = new Parse.Query('Allergy').equalTo('profile', profile);
   const bobQuery = new Parse.Query('Allergy');
-  const clients = [await listen(ALICE, aliceQuery, 'alice', alice), await listen(BOB, bobQuery, 'bob', bob)];
+  const watchQuery = new Parse.Query('Allergy').equalTo('profile', profile).watch('severity');
+  const clients = [await listen(ALICE, aliceQuery, 'alice', alice), await listen(BOB, bobQuery, 'bob', bob),
+                   await listen(ALICE, watchQuery, 'watching', watching)];
 
   const headers = { 'X-Parse-Session-Token': ALICE, 'Content-Type': 'application/fhir+json' };
   const url = `${SERVER}/fhir/AllergyIntolerance/${ALLERGY}`;
   const current = await (await fetch(url, { headers })).json();
   current.note = [{ text: 'changed through FHIR' }];
-  alice.changedAt = bob.changedAt = Date.now();
+  alice.changedAt = bob.changedAt = watching.changedAt = Date.now();
   const put = await fetch(url, { method: 'PUT', headers, body: JSON.stringify(current) });
   const putStatus = put.status;
   const deadline = Date.now() + WAIT_MS;
@@ -70,7 +77,7 @@ async function main() {
   await sleep(1000); // anything for Bob would have come by now
   for (const c of clients) await c.close();
   const strip = (o) => ({ events: o.events, errors: o.errors });
-  console.log(JSON.stringify({ ok: true, putStatus, alice: strip(alice), bob: strip(bob) }));
+  console.log(JSON.stringify({ ok: true, putStatus, alice: strip(alice), bob: strip(bob), watching: strip(watching) }));
 }
 
 main().then(() => process.exit(0), (e) => {
