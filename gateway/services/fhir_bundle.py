@@ -219,7 +219,7 @@ class BundleService:
 
     def _walk(self, node: dict[str, Any] | list[Any], e: Entry) -> None:
         """Resolve the references in `node` in place: an entry's resource is this request's own, parsed from
-        its body (copying every element on the way was ~4 % of a Bundle's CPU)."""
+        its body (it was copied element by element on the way: 0.005 -> 0.003 ms per bench resource)."""
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for k, v in items:
             if isinstance(v, str):
