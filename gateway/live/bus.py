@@ -105,7 +105,8 @@ def _notify_in_transaction(session: Session) -> None:
     # One statement for all of them (a transaction Bundle makes one change per resource, ~80 to a
     # notification), in the order they were made. The payloads go as one JSON array of strings: as a
     # text[] the driver escaped every quote of every payload with a regular expression (~2.5 % of a
-    # Bundle's samples in py-spy); orjson escapes them in C, PostgreSQL reads them with json_array_elements_text.
+    # Bundle's samples in py-spy); orjson escapes them in C, and PostgreSQL reads them back in order with
+    # json_array_elements_text.
     conn.execute(text("SELECT pg_notify(:channel, p) FROM json_array_elements_text(CAST(:payloads AS json)) "
                       "WITH ORDINALITY AS t(p, n) ORDER BY n"),
                  {"channel": channel, "payloads": orjson.dumps(payloads(changes)).decode()})
