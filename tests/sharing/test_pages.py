@@ -193,6 +193,12 @@ def test_sign_out(scene):
     assert 'name="password"' in b.get("/account").get_data(as_text=True)
 
 
+def lab_creates_on_the_access_log(s) -> list[str]:
+    """The owner's access-log rows of lab creates, as HTML."""
+    text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
+    return re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text, re.S)
+
+
 def test_a_transaction_is_one_entry_of_the_access_log(scene):
     """The owner's page shows a FHIR transaction's creates as one entry naming how many records it added."""
     s = scene
@@ -201,9 +207,7 @@ def test_a_transaction_is_one_entry_of_the_access_log(scene):
                for r in labs]
     body(Fhir(s["client"], s["alice"].token).post("", {"resourceType": "Bundle", "type": "transaction",
                                                        "entry": entries}))
-    text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
-    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text,
-                      re.S)
+    rows = lab_creates_on_the_access_log(s)
     grouped = [r for r in rows if "3 records" in r]
     assert len(grouped) == 1 and "FHIR API" in grouped[0]
     assert len(rows) == 2  # and the lab of the scene, added alone
@@ -219,9 +223,7 @@ def test_a_native_transaction_is_one_entry_of_the_access_log(scene):
     r = s["client"].post("/parse/batch", json={"transaction": True, "requests": ops},
                          headers={"X-Parse-Application-Id": APP_ID, "X-Parse-Session-Token": s["alice"].token})
     assert r.status_code == 200 and all("success" in x for x in r.json), r.get_data(as_text=True)
-    text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
-    rows = re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text,
-                      re.S)
+    rows = lab_creates_on_the_access_log(s)
     grouped = [r for r in rows if "4 records" in r]
     assert len(grouped) == 1 and "PHR app API" in grouped[0]
     assert len(rows) == 2  # and the lab of the scene, added alone
