@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_pyflakes_findings():
-    run = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F",
-                          "--output-format", "concise", "gateway", "mappings", "conformance", "tests", "bench"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F",
+               "--output-format", "concise", "gateway", "mappings", "conformance", "tests", "bench"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr

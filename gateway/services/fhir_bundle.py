@@ -118,7 +118,8 @@ class BundleService:
                 raise _located(err, current.label if current else "Bundle") from None
             if self.return_pref == "representation":
                 # What the scope stores once at its end (a new Patient with the contacts the Bundle adds) is
-                # part of the resources the answer shows; their version and time do not change (FhirStore._put).
+                # part of the resources the answer shows; their version and time do not change
+                # (FhirStore._put).
                 buffer.settle()
                 for response in responses.values():
                     _show_stored(response, buffer)

@@ -188,7 +188,8 @@ class FhirStore:
             else:
                 now = utcnow()
                 version = (current.version_id + 1) if current is not None else 1
-                method = "delete" if deleted else ("create" if current is None or current.deleted else "update")
+                method = ("delete" if deleted
+                          else "create" if current is None or current.deleted else "update")
             buffer.versions[(rt, rid)] = (version, method, now)
             meta = dict(resource.get("meta") or {})
             meta.update(versionId=str(version), lastUpdated=codec.iso(now))
@@ -214,8 +215,8 @@ class FhirStore:
                 ).values(body=body).execution_options(synchronize_session=False))
             else:
                 buffer.insert(FhirHistory.__table__, [{
-                    "resource_type": rt, "id": rid, "version_id": version, "last_updated": now, "deleted": deleted,
-                    "method": method, "body": None if deleted else body}])
+                    "resource_type": rt, "id": rid, "version_id": version, "last_updated": now,
+                    "deleted": deleted, "method": method, "body": None if deleted else body}])
             if not first:  # (the buffer sends the rows it holds before this runs)
                 self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt,
                                                              FhirIndex.resource_id == rid))

@@ -146,8 +146,10 @@ def test_update_and_leave_carry_the_original_as_it_was_shown(socket, alice):
     assert "reaction" not in updated["original"]  # keys apply to it too
     ok(alice["client"].put(f"/classes/Allergy/{oid}", {"severity": "mild"}))
     (left,) = ws.events()
-    assert left["op"] == "leave" and left["original"]["severity"] == "severe" and left["object"]["severity"] == "mild"
-    assert (left["original"]["notes"], left["original"]["updatedAt"]) == ("second", updated["object"]["updatedAt"])
+    assert left["op"] == "leave"
+    assert (left["original"]["severity"], left["object"]["severity"]) == ("severe", "mild")
+    assert left["original"]["notes"] == "second"
+    assert left["original"]["updatedAt"] == updated["object"]["updatedAt"]
     ok(alice["client"].put(f"/classes/Allergy/{oid}", {"severity": "severe"}))
     (entered,) = ws.events()
     assert entered["op"] == "enter" and "original" not in entered
@@ -185,8 +187,10 @@ def test_watch_skips_a_create_without_the_watched_fields(socket, alice):
 def test_a_watch_that_is_not_a_list_of_names_is_refused(socket, alice, watch):
     ws = socket()
     ws.connect(alice["token"])
-    ws.send({"op": "subscribe", "requestId": 4, "query": {"className": "Allergy", "where": {}, "watch": watch}})
-    assert ws.received[-1]["op"] == "error" and ws.received[-1]["code"] == 102 and ws.received[-1]["requestId"] == 4
+    ws.send({"op": "subscribe", "requestId": 4,
+             "query": {"className": "Allergy", "where": {}, "watch": watch}})
+    reply = ws.received[-1]
+    assert (reply["op"], reply["code"], reply["requestId"]) == ("error", 102, 4)
 
 
 def test_a_change_made_through_the_fhir_api_arrives(socket, alice, client):

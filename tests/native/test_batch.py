@@ -164,8 +164,8 @@ def test_a_transaction_is_audited_as_one_interaction_and_a_plain_batch_per_opera
     created = [r["success"]["objectId"] for r in results[:3]]
     assert rows(AuditLog) == before + 2
     db_session.expire_all()
-    grouped = db_session.scalars(select(AuditLog).where(AuditLog.action == "create", AuditLog.profile_id == pid,
-                                                        AuditLog.entity_id == created[0])).one()
+    grouped = db_session.scalars(select(AuditLog).where(
+        AuditLog.action == "create", AuditLog.profile_id == pid, AuditLog.entity_id == created[0])).one()
     assert grouped.details["via"] == "native" and grouped.details["interaction"] == "transaction"
     assert grouped.details["entities"] == {"Allergy": created}
     assert grouped.summary.endswith("create 3 records (transaction)")
@@ -177,6 +177,7 @@ def test_a_transaction_is_audited_as_one_interaction_and_a_plain_batch_per_opera
     for oid in created:
         found = fhir.search("AuditEvent", {"entity": f"AllergyIntolerance/{oid}"})
         assert [e["resource"]["id"] for e in found.get("entry", [])] == [grouped.object_id]
-    ok(client.post("/batch", {"requests": [
-        {"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid, substance=s)} for s in "DE"]}))
+    plain = [{"method": "POST", "path": "/parse/classes/Allergy", "body": allergy(pid, substance=s)}
+             for s in "DE"]
+    ok(client.post("/batch", {"requests": plain}))
     assert rows(AuditLog) == before + 4

@@ -196,7 +196,8 @@ def test_sign_out(scene):
 def lab_creates_on_the_access_log(s) -> list[str]:
     """The owner's access-log rows of lab creates, as HTML."""
     text = sign_in(s["browser"], "alice").get(f"/account/profiles/{s['pid']}/audit").get_data(as_text=True)
-    return re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text, re.S)
+    return re.findall(r'<tr class="entry" data-action="create" data-entity="LabResult/\w+".*?</tr>', text,
+                      re.S)
 
 
 def test_a_transaction_is_one_entry_of_the_access_log(scene):
@@ -220,8 +221,8 @@ def test_a_native_transaction_is_one_entry_of_the_access_log(scene):
     ops = [{"method": "POST", "path": "/parse/classes/LabResult",
             "body": {"profile": pointer, "testName": f"Test {i}", "value": i, "units": "mg/dL",
                      "date": date("2025-09-20")}} for i in range(4)]
-    r = s["client"].post("/parse/batch", json={"transaction": True, "requests": ops},
-                         headers={"X-Parse-Application-Id": APP_ID, "X-Parse-Session-Token": s["alice"].token})
+    headers = {"X-Parse-Application-Id": APP_ID, "X-Parse-Session-Token": s["alice"].token}
+    r = s["client"].post("/parse/batch", json={"transaction": True, "requests": ops}, headers=headers)
     assert r.status_code == 200 and all("success" in x for x in r.json), r.get_data(as_text=True)
     rows = lab_creates_on_the_access_log(s)
     grouped = [r for r in rows if "4 records" in r]

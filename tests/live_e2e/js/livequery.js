@@ -4,7 +4,8 @@
 // her profile, Bob for the whole class); Alice also subscribes watching only `severity`. Once the
 // subscriptions are confirmed, this script changes Alice's allergy's note through the FHIR API
 // (PUT /fhir/AllergyIntolerance/<id> with X-Parse-Session-Token), then waits. It prints one JSON line: what
-// each client received (with the `original` the SDK hands to update listeners), and how long Alice's event took.
+// each client received (with the `original` the SDK hands to update listeners), and how long Alice's event
+// took.
 'use strict';
 
 const Parse = require('parse/node');
@@ -46,8 +47,9 @@ async function listen(token, query, label, out) {
     subscription.on(op, (object, second) => {
       const original = second && typeof second.get === 'function' ? second : null;
       out.events.push({ op, objectId: object.id, className: object.className, notes: object.get('notes'),
-                        substance: object.get('substance'), ms: out.changedAt ? Date.now() - out.changedAt : null,
-                        original: original ? { id: original.id, notes: original.get('notes') ?? null } : null });
+                        substance: object.get('substance'),
+                        ms: out.changedAt ? Date.now() - out.changedAt : null,
+                        original: original && { id: original.id, notes: original.get('notes') ?? null } });
     });
   }
   await withTimeout(subscription.subscribePromise, 5000, `${label} subscribe`);
@@ -77,7 +79,8 @@ async function main() {
   await sleep(1000); // anything for Bob would have come by now
   for (const c of clients) await c.close();
   const strip = (o) => ({ events: o.events, errors: o.errors });
-  console.log(JSON.stringify({ ok: true, putStatus, alice: strip(alice), bob: strip(bob), watching: strip(watching) }));
+  const result = { ok: true, putStatus, alice: strip(alice), bob: strip(bob), watching: strip(watching) };
+  console.log(JSON.stringify(result));
 }
 
 main().then(() => process.exit(0), (e) => {
