@@ -63,6 +63,12 @@ def cpu_seconds(root: int | None) -> float:
     return total / TICK
 
 
+def machine_idle_seconds() -> float:
+    """CPU seconds every core of the machine spent idle so far (/proc/stat: idle + iowait)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / TICK
+
+
 def server_pid(target: str) -> int | None:
     f = RUN / "gateway.pid" if target == "ours" else PARSE_PEER / "server.pid"
     try:

@@ -285,6 +285,7 @@ def run_fhir(args) -> None:
 
     roots = {"server": compare.server_pid("ours"), "pg": compare.postmaster_pid()}
     cpu0 = {k: compare.cpu_seconds(pid) for k, pid in roots.items()}
+    idle0 = compare.machine_idle_seconds()
     t0 = time.perf_counter()
     done = []
     with cf.ThreadPoolExecutor(args.threads) as pool:
@@ -294,6 +295,7 @@ def run_fhir(args) -> None:
                 print(f"  {k + 1}/{patients} bundles, {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     wall = time.perf_counter() - t0
     cpu = {k: compare.cpu_seconds(pid) - cpu0[k] for k, pid in roots.items()}
+    idle = compare.machine_idle_seconds() - idle0
     total = sum(n for n, _, _ in done)
     lat = sorted(dt for _, dt, _ in done)
     print(json.dumps({"via": "fhir-transaction", "bundles": patients, "resources": total, "seconds": round(wall, 1),
@@ -302,7 +304,9 @@ def run_fhir(args) -> None:
                       "bundle_p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
                       # while the clock ran (0 when not local): what a resource costs the machine
                       "server_cpu_ms_per_resource": round(1000 * cpu["server"] / total, 3),
-                      "pg_cpu_ms_per_resource": round(1000 * cpu["pg"] / total, 3)}))
+                      "pg_cpu_ms_per_resource": round(1000 * cpu["pg"] / total, 3),
+                      # the share of the machine's cores left idle while the clock ran
+                      "machine_idle": round(idle / (wall * (os.cpu_count() or 1)), 2)}))
 
 
 
