@@ -9,7 +9,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from gateway.fhir.params import Path_, SearchParam, params_for, storage
 
@@ -92,6 +92,9 @@ def _children(nodes: list[Any], name: str, of_type: str | None, out: list[Any]) 
 
 
 def values(resource: dict[str, Any], path: Path_) -> list[Any]:
+    if len(path.elements) == 1 and path.of_type is None and path.where is None and path.elements[0] in resource:
+        value = resource[path.elements[0]]  # a top-level element (most paths): what _children would give
+        return value if isinstance(value, list) else [value]
     nodes: list[Any] = [resource]
     last = len(path.elements) - 1
     for i, name in enumerate(path.elements):
@@ -205,47 +208,67 @@ def _choice_prefixes(key: str) -> tuple[str, ...]:
     return tuple(key[:i] for i, c in enumerate(key) if i and c.isupper())
 
 
+#: How a value of each parameter type becomes index rows: (value, base url, path) -> rows.
+_ROWS_OF: dict[str, Callable[[Any, str, Path_], Iterable[dict[str, Any]]]] = {
+    "token": lambda value, base_url, path: _token_rows(value),
+    "string": lambda value, base_url, path: _string_rows(value),
+    "date": lambda value, base_url, path: _date_rows(value),
+    "reference": lambda value, base_url, path: _reference_rows(value, base_url, path.target_is),
+    "quantity": lambda value, base_url, path: _quantity_rows(value),
+    "number": lambda value, base_url, path: _quantity_rows(value),
+    "uri": lambda value, base_url, path: [{"value": value[:500]}] if isinstance(value, str) else (),
+}
+_NO_ROWS = lambda value, base_url, path: ()  # noqa: E731 (a parameter type without index rows)
+
+
+def _paths(param: SearchParam) -> tuple[Path_, ...]:
+    return (Path_(_META_PARAMS[param.code]),) if param.code in _META_PARAMS else param.paths
+
+
 def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str,
                    present: set[str] | None = None) -> list[dict[str, Any]]:
     """`present`: element_names(resource), to skip at once the paths whose first element is absent."""
     out: list[dict[str, Any]] = []
-    paths = param.paths
-    if param.code in _META_PARAMS:
-        paths = (Path_(_META_PARAMS[param.code]),)
-    for path in paths:
+    rows_of = _ROWS_OF.get(param.type, _NO_ROWS)
+    for path in _paths(param):
         if present is not None and path.elements and path.elements[0] not in present:
             continue
         for value in values(resource, path):
-            if param.type == "token":
-                out.extend(_token_rows(value))
-            elif param.type == "string":
-                out.extend(_string_rows(value))
-            elif param.type == "date":
-                out.extend(_date_rows(value))
-            elif param.type == "reference":
-                out.extend(_reference_rows(value, base_url, path.target_is))
-            elif param.type in ("quantity", "number"):
-                out.extend(_quantity_rows(value))
-            elif param.type == "uri" and isinstance(value, str):
-                out.append({"value": value[:500]})
+            out.extend(rows_of(value, base_url, path))
     return out
 
 
+#: Every column of an index row but its key, empty: a row sets the one or two its parameter type fills.
+_EMPTY_ROW = dict.fromkeys(("system", "value", "norm", "low", "high", "number", "target_type", "target_id"))
+
+
 def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, Any]]:
-    """Every (param, value) row of one resource; _id and _lastUpdated live on fhir_resource itself, and a
-    parameter made of others (params.storage: `combo-code`, Observation's `patient`) is searched in theirs."""
+    """Every (param, value) row of one resource, all columns of fhir_index set (but its key); _id and
+    _lastUpdated live on fhir_resource itself, and a parameter made of others (params.storage:
+    `combo-code`, Observation's `patient`) is searched in theirs."""
     rt = resource["resourceType"]
-    # A resource has a few of its type's ~30 parameters' elements: most paths end at the first step.
+    # A resource has the elements of a few of its type's ~30 parameters: a path whose first element is
+    # absent is passed over at once (this runs for every resource written).
     present = element_names(resource)
+    empty = {"resource_type": rt, "resource_id": resource["id"], **_EMPTY_ROW}
     rows = []
-    for code, param in _stored_params(rt):
-        for row in rows_for_param(resource, param, base_url, present):
-            row.update(resource_type=rt, resource_id=resource["id"], param=code)
-            rows.append(row)
+    for code, first, path, rows_of in _index_plan(rt):
+        if first is not None and first not in present:
+            continue
+        for value in values(resource, path):
+            for row in rows_of(value, base_url, path):
+                rows.append({**empty, "param": code, **row})
     return rows
 
 
 @lru_cache(maxsize=None)
+def _index_plan(resource_type: str) -> tuple[tuple[str, str | None, Path_, Callable[..., Any]], ...]:
+    """(param, the path's first element, path, its rows) for every path of the parameters that have index
+    rows of their own."""
+    return tuple((code, path.elements[0] if path.elements else None, path, _ROWS_OF.get(param.type, _NO_ROWS))
+                 for code, param in _stored_params(resource_type) for path in _paths(param))
+
+
 def _stored_params(resource_type: str) -> tuple[tuple[str, SearchParam], ...]:
     """The parameters that have index rows of their own."""
     where = storage(resource_type)

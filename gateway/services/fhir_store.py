@@ -26,7 +26,6 @@ from gateway.models import (
 from gateway.schema import ClassSpec, class_spec
 from gateway.services import codec, write_buffer
 
-_EMPTY_INDEX_ROW = dict.fromkeys(("system", "value", "norm", "low", "high", "number", "target_type", "target_id"))
 #: The sharing category of the blood-group Observation: it is a laboratory result about the patient.
 BLOOD_GROUP_CATEGORY = "labs"
 
@@ -225,5 +224,4 @@ class FhirStore:
                 # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
                 from gateway.fhir.extract import index_rows
 
-                rows = index_rows(resource, self.ctx.base)
-                buffer.insert(FhirIndex.__table__, [{**_EMPTY_INDEX_ROW, **r} for r in rows])
+                buffer.insert(FhirIndex.__table__, index_rows(resource, self.ctx.base))

@@ -143,7 +143,7 @@ def _every_param_stored_as_itself(monkeypatch) -> None:
            for rt in params.RESOURCE_TYPES}
     monkeypatch.setattr(params, "storage", lambda rt: own[rt])
     monkeypatch.setattr(extract, "storage", lambda rt: own[rt])
-    extract._stored_params.cache_clear()
+    extract._index_plan.cache_clear()
 
 
 def test_derived_parameters_find_what_their_own_rows_found(db_session, monkeypatch):
@@ -153,7 +153,7 @@ def test_derived_parameters_find_what_their_own_rows_found(db_session, monkeypat
         _store(db_session, resources)
         own_rows = db_session.query(FhirIndex).count()
         expected = _run(db_session)
-    extract._stored_params.cache_clear()
+    extract._index_plan.cache_clear()
     _store(db_session, resources)
     assert db_session.query(FhirIndex).count() < own_rows
     found = _run(db_session)

@@ -102,7 +102,7 @@ def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, m
     with monkeypatch.context() as m:
         _every_param_stored_as_itself(m)
         before = [r for resource in _resources() for r in extract.index_rows(resource, BASE)]
-    extract._stored_params.cache_clear()
+    extract._index_plan.cache_clear()
     now = [r for resource in _resources() for r in extract.index_rows(resource, BASE)]
     with migrated.begin() as conn:
         cfg.attributes["connection"] = conn
