@@ -53,6 +53,8 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is timezone.utc and not value.microsecond % 1000 and dialect.name != "sqlite":
+            return value  # (most values: what utcnow() makes at a whole millisecond, dates at midnight)
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         # Milliseconds, as Parse's Date carries them: a createdAt read back and queried with

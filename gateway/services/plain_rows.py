@@ -6,6 +6,7 @@ types, and every table on SQLite, goes by SQLAlchemy's executemany."""
 from __future__ import annotations
 
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -112,14 +113,20 @@ def _send_plain(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     documents = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     quote = dialect.identifier_preparer
     target = f"{quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)})"
-    values = []
-    for row in rows:
-        row_values = [row[k] for k in keys]
-        for i in times:
-            row_values[i] = columns[i].type.process_bind_param(row_values[i], dialect)
-        for i in documents:
-            row_values[i] = _json_text(row_values[i])
-        values.append(row_values)
+    binds = [(i, columns[i].type.process_bind_param) for i in times]
+    if len(keys) == 1:
+        values = [[row[keys[0]]] for row in rows]
+    else:
+        pick = itemgetter(*keys)  # the row's values in column order (a tuple, made in C)
+        values = [pick(row) for row in rows]
+    if binds or documents:
+        for n, row_values in enumerate(values):
+            row_values = values[n] = list(row_values)
+            for i, bind in binds:
+                if row_values[i] is not None:
+                    row_values[i] = bind(row_values[i], dialect)
+            for i in documents:
+                row_values[i] = _json_text(row_values[i])
     driver = conn.connection.driver_connection
     ensure_transaction(driver)  # a request's first write (gateway/pg.py)
     with driver.cursor() as cursor:
