@@ -41,7 +41,10 @@ def new_object_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now, in UTC, to the millisecond: what a UTCDateTime column keeps, so a row just written holds the
+    instant a later read gives back (and binding it needs no change)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
 
 class UTCDateTime(TypeDecorator):
