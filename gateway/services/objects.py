@@ -97,10 +97,11 @@ class ObjectService:
             now = self.now()
             if object_id is not None and not fresh_id and self.session.get(spec.model, object_id) is not None:
                 raise Conflict(f"{spec.name} {object_id} already exists.")
-            row = spec.model(object_id=object_id or new_object_id(), created_at=now, updated_at=now, version=1,
-                             fhir=fhir, **values)
-            row.acl = acl if acl is not None else self._default_acl(spec, values, buffer)
-            row.written_by = writer_of(self.p)
+            object_id = object_id or new_object_id()
+            row = write_buffer.new_object(
+                spec.model, object_id=object_id, created_at=now, updated_at=now, version=1, fhir=fhir,
+                acl=acl if acl is not None else self._default_acl(spec, values, buffer),
+                written_by=writer_of(self.p), **values)
             buffer.add_new(row)
             if spec.model is Profile:
                 # A new profile changes no answer given so far (only changes and deletions do); its owner's

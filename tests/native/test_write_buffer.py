@@ -98,3 +98,19 @@ def test_records_of_a_profile_created_in_the_same_scope_are_written_after_it(db_
 
     assert db_session.scalar(select(func.count()).select_from(Allergy).where(Allergy.profile_id == pid)) == 2
     assert db_session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.profile_id == pid)) == 3
+
+
+def test_a_new_object_is_what_the_constructor_makes_without_its_events(db_session):
+    from sqlalchemy import inspect
+
+    from gateway.models import Allergy
+    from gateway.services import plain_rows
+
+    values = dict(object_id="newobject1", substance="Peanuts", profile_id="p000000001", version=1)
+    made = write_buffer.new_object(Allergy, **values)
+    constructed = Allergy(**values)
+    assert inspect(made).transient and made not in db_session
+    assert plain_rows.columns_of(made) == plain_rows.columns_of(constructed)  # defaults for what is unset
+    assert made.substance == "Peanuts" and made.deleted_at is None
+    with pytest.raises(TypeError, match="no column attribute"):
+        write_buffer.new_object(Allergy, object_id="x", colour="red")
