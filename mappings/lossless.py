@@ -194,8 +194,8 @@ def from_fhir(
     record = columns(resource, ctx)
     if resource.get("id"):
         record = {"objectId": resource["id"], **record}
-    received = content(resource)
+    received = content(resource, copy=False)
     rebuilt = content({"resourceType": resource.get("resourceType"), **build(record, ctx)}, copy=False)
     if rebuilt != received:
-        record["_fhir"] = received
+        record["_fhir"] = json_copy(received)  # kept: a copy (most resources rebuild and need none)
     return record

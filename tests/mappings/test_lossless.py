@@ -286,3 +286,16 @@ def test_json_copy_is_a_deep_copy_of_json_data():
     copied["a"][1]["c"]["d"].append("g")
     copied["e"] = "changed"
     assert original == {"a": [{"b": [1, 2.5, "x", None, True]}, {"c": {"d": []}}], "e": "f"}
+
+
+def test_what_is_kept_does_not_change_with_the_resource_received(ctx):
+    resource = {"resourceType": "Immunization", "id": "vAcCiNe003", "status": "completed",
+                "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "03"},
+                                           {"system": "http://snomed.info/sct", "code": "871831003"}]},
+                "patient": {"reference": "Patient/pRoF1le001"}, "occurrenceDateTime": "2001",
+                "meta": {"tag": [{"code": "kept"}]}}
+    record = immunization.from_fhir(resource, ctx)
+    resource["vaccineCode"]["coding"][1]["code"] = "changed afterwards"
+    resource["meta"]["tag"].append({"code": "added afterwards"})
+    assert record["_fhir"]["vaccineCode"]["coding"][1]["code"] == "871831003"
+    assert record["_fhir"]["meta"] == {"tag": [{"code": "kept"}]}
