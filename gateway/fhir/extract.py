@@ -92,9 +92,13 @@ def _children(nodes: list[Any], name: str, of_type: str | None, out: list[Any]) 
 
 
 def values(resource: dict[str, Any], path: Path_) -> list[Any]:
-    if len(path.elements) == 1 and path.of_type is None and path.where is None and path.elements[0] in resource:
-        value = resource[path.elements[0]]  # a top-level element (most paths): what _children would give
-        return value if isinstance(value, list) else [value]
+    if len(path.elements) == 1 and path.where is None:
+        # A top-level element (most paths), or a choice element of a given type (`value as Quantity`) under
+        # its usual name (valueQuantity): what _children would give, without looking at every element.
+        key = path.elements[0] if path.of_type is None else _typed_name(path.elements[0], path.of_type)
+        if key in resource:
+            value = resource[key]
+            return value if isinstance(value, list) else [value]
     nodes: list[Any] = [resource]
     last = len(path.elements) - 1
     for i, name in enumerate(path.elements):
@@ -107,6 +111,11 @@ def values(resource: dict[str, Any], path: Path_) -> list[Any]:
         key, expected = path.where
         nodes = [n for n in nodes if isinstance(n, dict) and n.get(key) == expected]
     return nodes
+
+
+@lru_cache(maxsize=1024)
+def _typed_name(name: str, of_type: str) -> str:
+    return name + of_type[:1].upper() + of_type[1:]
 
 
 def _token_rows(value: Any) -> Iterator[dict[str, Any]]:
