@@ -108,6 +108,39 @@ def viewer(_root, info: GraphQLResolveInfo) -> dict[str, Any]:
     return {"sessionToken": req.session_token, "user": codec.encode(class_spec("_User"), req.user)}
 
 
+# ---- accounts: the native face's /users, /login and /logout ----
+
+def _viewer(user, token: str) -> dict[str, Any]:
+    return {"sessionToken": token, "user": codec.encode(class_spec("_User"), user)}
+
+
+@_root
+def sign_up(_root, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    req = info.context
+    fields = input.get("fields") or {}
+    users = req.users()
+    user = users.create_user(fields.get("username"), fields.get("password"), email=fields.get("email"),
+                             role=fields.get("role") or "patient", actor=req.principal)
+    _, token = users.start_session(user, action="signup", installation_id=req.meta.get("installation_id"))
+    return {"viewer": _viewer(user, token), "clientMutationId": input.get("clientMutationId")}
+
+
+@_root
+def log_in(_root, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    req = info.context
+    user, token = req.users().login(input["username"], input["password"],
+                                    installation_id=req.meta.get("installation_id"))
+    return {"viewer": _viewer(user, token), "clientMutationId": input.get("clientMutationId")}
+
+
+@_root
+def log_out(_root, info: GraphQLResolveInfo, input: dict[str, Any] | None = None) -> dict[str, Any]:
+    req = info.context
+    if req.session_token:  # as Parse Server: without a session there is nothing to end, and it is ok
+        req.users().logout(req.session_token)
+    return {"ok": True, "clientMutationId": (input or {}).get("clientMutationId")}
+
+
 @_root
 def node(_root, info: GraphQLResolveInfo, id: str) -> dict[str, Any] | None:
     """Relay's node(id): any object by its global id."""

@@ -5,7 +5,9 @@
 - `<class>(id)` and `<classes>(where, order, skip, first, after, last, before)` returning a Relay
   connection `{ edges { cursor node } pageInfo count }`;
 - `create<Class>`, `update<Class>`, `delete<Class>` taking `input: { id, fields }` (Relay mutations);
-- `viewer { sessionToken user }`, `node(id)`, `health`.
+- `viewer { sessionToken user }`, `node(id)`, `health`;
+- `signUp(input: {fields})`, `logIn(input: {username, password})` answering `{ viewer }`, and
+  `logOut(input: {})` answering `{ ok }`: the native face's /users, /login and /logout (UserService).
 
 Field types follow Parse: String, Number (Float), Boolean, Date, File (`FileInfo { name url }`),
 Object, Array; our Mixed (number or text) is `Any`. Required fields are not NonNull in the inputs: the
@@ -309,19 +311,47 @@ def _mutation(b: Builder, spec: ClassSpec, verb: str) -> GraphQLField:
     )
 
 
+def _relay(name: str, inputs: dict[str, GraphQLInputField], outputs: dict[str, GraphQLField], resolve,
+           description: str, *, input_required: bool = True) -> GraphQLField:
+    """A Relay mutation `name(input: {<inputs>, clientMutationId})` answering `{<outputs>, clientMutationId}`."""
+    kind = name[:1].upper() + name[1:]
+    given = GraphQLInputObjectType(f"{kind}Input", {**inputs, "clientMutationId": GraphQLInputField(GraphQLString)})
+    payload = GraphQLObjectType(f"{kind}Payload", {**outputs, "clientMutationId": GraphQLField(GraphQLString)})
+    return GraphQLField(payload, args={"input": GraphQLArgument(_nn(given) if input_required else given)},
+                        resolve=resolve, description=description)
+
+
+def _user_mutations(viewer: GraphQLObjectType) -> dict[str, GraphQLField]:
+    """Parse Server's signUp, logIn and logOut (its usersMutations)."""
+    fields = GraphQLInputObjectType("CreateUserFieldsInput", {
+        name: GraphQLInputField(GraphQLString) for name in ("username", "password", "email", "role")})
+    return {
+        "signUp": _relay("signUp", {"fields": GraphQLInputField(fields)}, {"viewer": GraphQLField(_nn(viewer))},
+                         resolvers.sign_up, "Create an account and a session for it (a patient, unless the "
+                                            "master key asks for another role)."),
+        "logIn": _relay("logIn", {"username": GraphQLInputField(_nn(GraphQLString)),
+                                  "password": GraphQLInputField(_nn(GraphQLString))},
+                        {"viewer": GraphQLField(_nn(viewer))}, resolvers.log_in,
+                        "Log in: a new session token for the account."),
+        "logOut": _relay("logOut", {}, {"ok": GraphQLField(_nn(GraphQLBoolean))}, resolvers.log_out,
+                         "End the session of the request's session token (always ok).", input_required=False),
+    }
+
+
 @cache
 def build() -> GraphQLSchema:
     specs = classes()
     b = Builder(specs)
+    viewer = GraphQLObjectType("Viewer", {
+        "sessionToken": GraphQLField(_nn(GraphQLString)),
+        "user": GraphQLField(_nn(b.objects["_User"])),
+    })
     query: dict[str, GraphQLField] = {
         "health": GraphQLField(_nn(GraphQLBoolean), resolve=lambda *_: True),
-        "viewer": GraphQLField(_nn(GraphQLObjectType("Viewer", {
-            "sessionToken": GraphQLField(_nn(GraphQLString)),
-            "user": GraphQLField(_nn(b.objects["_User"])),
-        })), resolve=resolvers.viewer),
+        "viewer": GraphQLField(_nn(viewer), resolve=resolvers.viewer),
         "node": GraphQLField(NODE, args={"id": GraphQLArgument(_nn(GraphQLID))}, resolve=resolvers.node),
     }
-    mutation: dict[str, GraphQLField] = {}
+    mutation: dict[str, GraphQLField] = _user_mutations(viewer)
     for cname, spec in specs.items():
         key = lower_first(gql_name(cname))
         query[key] = GraphQLField(
