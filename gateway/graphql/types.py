@@ -313,10 +313,13 @@ def _mutation(b: Builder, spec: ClassSpec, verb: str) -> GraphQLField:
 
 def _relay(name: str, inputs: dict[str, GraphQLInputField], outputs: dict[str, GraphQLField], resolve,
            description: str, *, input_required: bool = True) -> GraphQLField:
-    """A Relay mutation `name(input: {<inputs>, clientMutationId})` answering `{<outputs>, clientMutationId}`."""
+    """A Relay mutation `name(input: {<inputs>, clientMutationId})` answering
+    `{<outputs>, clientMutationId}`."""
     kind = name[:1].upper() + name[1:]
-    given = GraphQLInputObjectType(f"{kind}Input", {**inputs, "clientMutationId": GraphQLInputField(GraphQLString)})
-    payload = GraphQLObjectType(f"{kind}Payload", {**outputs, "clientMutationId": GraphQLField(GraphQLString)})
+    given = GraphQLInputObjectType(f"{kind}Input",
+                                   {**inputs, "clientMutationId": GraphQLInputField(GraphQLString)})
+    payload = GraphQLObjectType(f"{kind}Payload",
+                                {**outputs, "clientMutationId": GraphQLField(GraphQLString)})
     return GraphQLField(payload, args={"input": GraphQLArgument(_nn(given) if input_required else given)},
                         resolve=resolve, description=description)
 
@@ -326,9 +329,10 @@ def _user_mutations(viewer: GraphQLObjectType) -> dict[str, GraphQLField]:
     fields = GraphQLInputObjectType("CreateUserFieldsInput", {
         name: GraphQLInputField(GraphQLString) for name in ("username", "password", "email", "role")})
     return {
-        "signUp": _relay("signUp", {"fields": GraphQLInputField(fields)}, {"viewer": GraphQLField(_nn(viewer))},
-                         resolvers.sign_up, "Create an account and a session for it (a patient, unless the "
-                                            "master key asks for another role)."),
+        "signUp": _relay("signUp", {"fields": GraphQLInputField(fields)},
+                         {"viewer": GraphQLField(_nn(viewer))}, resolvers.sign_up,
+                         "Create an account and a session for it (a patient, unless the master key asks "
+                         "for another role)."),
         "logIn": _relay("logIn", {"username": GraphQLInputField(_nn(GraphQLString)),
                                   "password": GraphQLInputField(_nn(GraphQLString))},
                         {"viewer": GraphQLField(_nn(viewer))}, resolvers.log_in,

@@ -25,8 +25,14 @@ def accounts(db_session, username: str) -> int:
     return db_session.scalar(select(func.count()).select_from(User).where(User.username == username))
 
 
+def sessions_of(db_session, uid: str) -> int:
+    db_session.expire_all()
+    return db_session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == uid))
+
+
 def test_sign_up_answers_a_session_every_face_accepts(gql, client, parse, rows_of):
-    out = gql.data(SIGN_UP, {"fields": {"username": "gwen", "password": "s3cret!", "email": "gwen@example.org"}})
+    fields = {"username": "gwen", "password": "s3cret!", "email": "gwen@example.org"}
+    out = gql.data(SIGN_UP, {"fields": fields})
     viewer = out["signUp"]["viewer"]
     assert out["signUp"]["clientMutationId"] == "s1"
     assert viewer["user"]["username"] == "gwen" and viewer["user"]["role"] == "patient"
@@ -41,7 +47,8 @@ def test_sign_up_answers_a_session_every_face_accepts(gql, client, parse, rows_o
 def test_sign_up_refusals_leave_no_account(gql, master_gql, db_session):
     assert codes(gql(SIGN_UP, {"fields": {"username": "hal"}})) == [201]  # no password
     assert codes(gql(SIGN_UP, {"fields": {"password": "x"}})) == [200]  # no username
-    assert codes(gql(SIGN_UP, {"fields": {"username": "hal", "password": "x", "email": "not-an-address"}})) == [125]
+    bad_email = {"username": "hal", "password": "x", "email": "not-an-address"}
+    assert codes(gql(SIGN_UP, {"fields": bad_email})) == [125]
     # Only the master key makes accounts of other roles, as on /users.
     assert codes(gql(SIGN_UP, {"fields": {"username": "hal", "password": "x", "role": "admin"}})) == [119]
     assert accounts(db_session, "hal") == 0
@@ -52,20 +59,18 @@ def test_sign_up_refusals_leave_no_account(gql, master_gql, db_session):
 
 
 def test_log_in_and_log_out(gql, client, db_session):
-    uid = gql.data(SIGN_UP, {"fields": {"username": "ivy", "password": "pw1"}})["signUp"]["viewer"]["user"]["objectId"]
+    made = gql.data(SIGN_UP, {"fields": {"username": "ivy", "password": "pw1"}})
+    uid = made["signUp"]["viewer"]["user"]["objectId"]
     assert codes(gql(LOG_IN, {"username": "ivy", "password": "wrong"})) == [101]
     assert codes(gql(LOG_IN, {"username": "nobody", "password": "pw1"})) == [101]
     viewer = gql.data(LOG_IN, {"username": "ivy", "password": "pw1"})["logIn"]["viewer"]
     assert viewer["user"]["objectId"] == uid
     as_ivy = GraphQL(client, viewer["sessionToken"])
     assert as_ivy.data(VIEWER)["viewer"]["sessionToken"] == viewer["sessionToken"]
-    db_session.expire_all()
-    sessions = db_session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == uid))
-    assert sessions == 2  # the signup's and this one
+    assert sessions_of(db_session, uid) == 2  # the signup's and this one
     assert as_ivy.data(LOG_OUT)["logOut"] == {"ok": True, "clientMutationId": "o1"}
     assert codes(as_ivy(VIEWER, status=400)) == [209]  # that session is over ...
-    db_session.expire_all()
-    assert db_session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == uid)) == 1
+    assert sessions_of(db_session, uid) == 1
     assert gql.data(LOG_OUT)["logOut"]["ok"] is True  # ... and without one there is nothing to end
 
 
