@@ -295,20 +295,13 @@ def _included(name: str):
 def _mutation(b: Builder, spec: ClassSpec, verb: str) -> GraphQLField:
     name = gql_name(spec.name)
     key = lower_first(name)
-    inputs: dict[str, GraphQLInputField] = {"clientMutationId": GraphQLInputField(GraphQLString)}
+    inputs: dict[str, GraphQLInputField] = {}
     if verb != "Create":
         inputs["id"] = GraphQLInputField(_nn(GraphQLID), description="The global or object id.")
     if verb != "Delete":
         inputs["fields"] = GraphQLInputField(b.fields_input(spec, verb))
-    payload = GraphQLObjectType(f"{verb}{name}Payload", {
-        key: GraphQLField(_nn(b.objects[spec.name])),
-        "clientMutationId": GraphQLField(GraphQLString),
-    })
-    return GraphQLField(
-        payload, args={"input": GraphQLArgument(_nn(GraphQLInputObjectType(f"{verb}{name}Input", inputs)))},
-        resolve=resolvers.mutation(spec, verb.lower(), key),
-        description=f"{verb} an object of the {spec.name} class.",
-    )
+    return _relay(f"{lower_first(verb)}{name}", inputs, {key: GraphQLField(_nn(b.objects[spec.name]))},
+                  resolvers.mutation(spec, verb.lower(), key), f"{verb} an object of the {spec.name} class.")
 
 
 def _relay(name: str, inputs: dict[str, GraphQLInputField], outputs: dict[str, GraphQLField], resolve,
