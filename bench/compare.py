@@ -48,6 +48,14 @@ def tree_pids(root: int) -> list[int]:
     return out
 
 
+def child_pids(root: int | None) -> list[int]:
+    """The direct children of a process (our gunicorn master's workers), in pid order."""
+    if not root:
+        return []
+    return sorted(p for p in tree_pids(root) if p != root and
+                  int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == root)
+
+
 def cpu_seconds(root: int | None) -> float:
     if not root:
         return 0.0

@@ -285,6 +285,8 @@ def run_fhir(args) -> None:
 
     roots = {"server": compare.server_pid("ours"), "pg": compare.postmaster_pid()}
     cpu0 = {k: compare.cpu_seconds(pid) for k, pid in roots.items()}
+    workers = compare.child_pids(roots["server"])
+    worker0 = [compare.cpu_seconds(pid) for pid in workers]
     idle0 = compare.machine_idle_seconds()
     t0 = time.perf_counter()
     done = []
@@ -295,6 +297,7 @@ def run_fhir(args) -> None:
                 print(f"  {k + 1}/{patients} bundles, {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     wall = time.perf_counter() - t0
     cpu = {k: compare.cpu_seconds(pid) - cpu0[k] for k, pid in roots.items()}
+    worker_cpu = [compare.cpu_seconds(pid) - c for pid, c in zip(workers, worker0)]
     idle = compare.machine_idle_seconds() - idle0
     total = sum(n for n, _, _ in done)
     lat = sorted(dt for _, dt, _ in done)
@@ -306,7 +309,10 @@ def run_fhir(args) -> None:
                       "server_cpu_ms_per_resource": round(1000 * cpu["server"] / total, 3),
                       "pg_cpu_ms_per_resource": round(1000 * cpu["pg"] / total, 3),
                       # the share of the machine's cores left idle while the clock ran
-                      "machine_idle": round(idle / (wall * (os.cpu_count() or 1)), 2)}))
+                      "machine_idle": round(idle / (wall * (os.cpu_count() or 1)), 2),
+                      # each worker's share of the server's CPU: a keep-alive connection stays with the
+                      # worker that accepted it, and a worker's Python runs on one core at a time
+                      "worker_cpu_share": [round(c / max(sum(worker_cpu), 1e-9), 2) for c in worker_cpu]}))
 
 
 
