@@ -70,15 +70,20 @@ class FhirStore:
         spec = class_spec(class_name)
         if spec.name not in mappings.CLASS_TO_RESOURCE:
             return
-        with write_buffer.scope(self.session):
+        with write_buffer.scope(self.session) as buffer:
+            if spec.name in ("Profile", "EmergencyContact"):
+                self._note(buffer, spec, row, deleted, created, encoded)
             self._sync(spec, row, deleted, created, encoded)
 
-    def _sync(self, spec: ClassSpec, row, deleted: bool, created: bool, encoded: dict[str, Any] | None) -> None:
+    def _sync(self, spec: ClassSpec, row, deleted: bool, created: bool, encoded: dict[str, Any] | None,
+              contacts: list[dict[str, Any]] | None = None) -> None:
+        """`contacts`: a Profile's EmergencyContacts, when the caller has them."""
         record = native_record(self.session, spec, row, encoded)
         category = spec.category
         profile_id = row.object_id if spec.name == "Profile" else getattr(row, "profile_id", None)
         if spec.name == "Profile":
-            contacts = [] if deleted or created else self._contacts(row.object_id)
+            if contacts is None:
+                contacts = [] if deleted or created else self._contacts(row.object_id)
             resource = patient_mapping.to_fhir(record, self.ctx, emergency_contacts=contacts)
             self._put(resource, spec.name, row.object_id, profile_id, None, deleted, new=created)
             obs = None if deleted else patient_mapping.blood_group_observation(record, self.ctx)
@@ -108,7 +113,32 @@ class FhirStore:
             write_buffer.current(self.session).once(("patient-contacts", row.profile_id),
                                                     lambda: self._contacts_changed(row.profile_id))
 
+    @staticmethod
+    def _note(buffer: write_buffer.WriteBuffer, spec: ClassSpec, row, deleted: bool, created: bool,
+              encoded: dict[str, Any] | None) -> None:
+        """Keep a profile made in this scope and the contacts made for it (`_contacts_changed`)."""
+        made = created and not deleted
+        if spec.name == "Profile":
+            if made:
+                buffer.new_profiles[row.object_id] = write_buffer.NewProfile(row, encoded)
+            else:
+                buffer.new_profiles.pop(row.object_id, None)
+            return
+        profile = buffer.new_profiles.get(row.profile_id)
+        if not made:  # changed, deleted or moved: which profile it left is not known here
+            buffer.new_profiles.clear()
+        elif profile is not None:
+            record = encoded if encoded is not None else codec.encode(spec, row)
+            profile.contacts.append((row.created_at, row.object_id, record))
+
     def _contacts_changed(self, profile_id: str) -> None:
+        made = write_buffer.current(self.session).new_profiles.get(profile_id)
+        if made is not None:
+            # Made in this scope, as were all its contacts: the Patient is re-made from them (no reads), and
+            # while its rows still wait in the buffer, rewritten there (`_put`).
+            contacts = [record for _, _, record in sorted(made.contacts, key=lambda c: c[:2])]
+            self._sync(class_spec("Profile"), made.row, False, True, made.record, contacts)
+            return
         profile = self.session.get(Profile, profile_id)
         if profile is not None and profile.deleted_at is None:
             self.sync("Profile", profile)
@@ -165,36 +195,42 @@ class FhirStore:
     def _contacts(self, profile_id: str) -> list[dict[str, Any]]:
         spec = class_spec("EmergencyContact")
         rows = self.session.scalars(select(EmergencyContact).where(
-            EmergencyContact.profile_id == profile_id, EmergencyContact.deleted_at.is_(None),
-        ).order_by(EmergencyContact.created_at, EmergencyContact.object_id))
-        return [codec.encode(spec, r) for r in rows]
+            EmergencyContact.profile_id == profile_id, EmergencyContact.deleted_at.is_(None)))
+        # Ordered here, not by the database's collation: the order `_contacts_changed` gives contacts it
+        # has not read back
+        return [codec.encode(spec, r) for r in sorted(rows, key=lambda r: (r.created_at, r.object_id))]
 
     def _put(self, resource: dict[str, Any], class_name: str, source_id: str, profile_id: str | None,
              category: str | None, deleted: bool, *, new: bool = False) -> None:
-        """Store a version of the resource (`new`: it cannot have one yet), its history row and index rows.
+        """Store a version of the resource (`new`: none was stored before), its history row and index rows.
         One interaction makes at most one version of a resource: stored again in the same write scope (a
         transaction's new Patient once more with the contacts it adds), the version it made is rewritten,
-        so what the transaction answered (location, ETag, lastModified) stays what the server holds."""
+        so what the transaction answered (location, ETag, lastModified) stays what the server holds: in the
+        buffer while its rows wait there, else by UPDATE."""
+        # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
+        # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
+        from gateway.fhir.extract import index_rows
+
         rt, rid = resource["resourceType"], resource["id"]
         with write_buffer.scope(self.session) as buffer:
-            current = None if new else self.session.get(FhirResource, (rt, rid))
+            made = buffer.versions.get((rt, rid))
+            if made is not None and not deleted and made.method != "delete" and made.sent == buffer.sent:
+                self._rewrite(buffer, made, resource, class_name=class_name, source_id=source_id,
+                              profile_id=profile_id, category=category)
+                return
+            current = None if new and made is None else self.session.get(FhirResource, (rt, rid))
             if deleted and (current is None or current.deleted):
                 return
-            made = buffer.versions.get((rt, rid))
-            again = made is not None and current is not None and not deleted and made[1] != "delete"
+            again = made is not None and current is not None and not deleted and made.method != "delete"
             if again:
-                version, method, now = made
+                version, method, now = made.number, made.method, made.now
             else:
                 now = utcnow()
                 version = (current.version_id + 1) if current is not None else 1
                 method = ("delete" if deleted
                           else "create" if current is None or current.deleted else "update")
-            buffer.versions[(rt, rid)] = (version, method, now)
-            meta = dict(resource.get("meta") or {})
-            meta.update(versionId=str(version), lastUpdated=codec.iso(now))
-            resource = {**resource, "meta": meta}
+            resource = _parsed(resource, version, now)
             body = orjson.dumps(resource).decode()
-            first = current is None  # a resource never stored has no index rows to clear
             if current is None:  # a plain row: nothing reads a new resource back as an object
                 row = {"resource_type": rt, "id": rid, "class_name": class_name, "source_id": source_id,
                        "profile_id": profile_id, "category": category, "version_id": version, "last_updated": now,
@@ -208,20 +244,48 @@ class FhirStore:
                 if not deleted:
                     current.body = body
                 buffer.resources[(rt, rid)] = current
-            if again:  # (the buffer sends the rows it holds, this version's history row among them, first)
-                self.session.execute(update(FhirHistory).where(
-                    FhirHistory.resource_type == rt, FhirHistory.id == rid, FhirHistory.version_id == version,
-                ).values(body=body).execution_options(synchronize_session=False))
-            else:
-                buffer.insert(FhirHistory.__table__, [{
-                    "resource_type": rt, "id": rid, "version_id": version, "last_updated": now,
-                    "deleted": deleted, "method": method, "body": None if deleted else body}])
-            if not first:  # (the buffer sends the rows it holds before this runs)
+                # (statements send the rows the buffer holds first: this version's history row among them)
+                if again:
+                    self.session.execute(update(FhirHistory).where(
+                        FhirHistory.resource_type == rt, FhirHistory.id == rid,
+                        FhirHistory.version_id == version,
+                    ).values(body=body).execution_options(synchronize_session=False))
+                # a resource never stored has no index rows to clear
                 self.session.execute(delete(FhirIndex).where(FhirIndex.resource_type == rt,
                                                              FhirIndex.resource_id == rid))
-            if not deleted:
-                # Imported here: `gateway.fhir` imports the FHIR face, which imports this module (a cycle that broke
-                # `phr-gateway demo`, whose first import is gateway.demo -> services.objects -> this module).
-                from gateway.fhir.extract import index_rows
+            history = None
+            if not again:
+                history = {"resource_type": rt, "id": rid, "version_id": version, "last_updated": now,
+                           "deleted": deleted, "method": method, "body": None if deleted else body}
+                buffer.insert(FhirHistory.__table__, [history])
+            rows = [] if deleted else index_rows(resource, self.ctx.base)
+            buffer.insert(FhirIndex.__table__, rows)
+            if not again:  # (stored again by UPDATE, it is never rewritten in the buffer: its `sent` is past)
+                buffer.versions[(rt, rid)] = write_buffer.Version(version, method, now, buffer.sent, history,
+                                                                  rows)
 
-                buffer.insert(FhirIndex.__table__, index_rows(resource, self.ctx.base))
+
+    def _rewrite(self, buffer: write_buffer.WriteBuffer, made: write_buffer.Version, resource: dict[str, Any],
+                 **columns: Any) -> None:
+        """The version this scope made of the resource, whose rows still wait in the buffer, made again."""
+        from gateway.fhir.extract import index_rows
+
+        resource = _parsed(resource, made.number, made.now)
+        columns["body"] = body = orjson.dumps(resource).decode()
+        row = buffer.resources[(resource["resourceType"], resource["id"])]
+        if isinstance(row, dict):
+            row.update(columns)
+        else:  # a resource stored before the scope: the Session writes its object
+            for key, value in columns.items():
+                setattr(row, key, value)
+        made.history["body"] = body
+        rows = index_rows(resource, self.ctx.base)
+        buffer.replace(FhirIndex.__table__, made.index, rows)
+        made.index = rows
+
+
+def _parsed(resource: dict[str, Any], version: int, now) -> dict[str, Any]:
+    """The resource with its meta.versionId and meta.lastUpdated."""
+    meta = dict(resource.get("meta") or {})
+    meta.update(versionId=str(version), lastUpdated=codec.iso(now))
+    return {**resource, "meta": meta}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
@@ -49,9 +50,15 @@ class WriteBuffer:
         #: The FHIR resources written in this scope, by (type, id): a new one's row, else the object. The
         #: writer answers with them.
         self.resources: dict[tuple[str, str], Any] = {}
-        #: The version each FHIR resource got in this scope, by (type, id): (version, method, lastUpdated).
-        #: A resource stored again in the same scope keeps it (services/fhir_store.py, `_put`).
-        self.versions: dict[tuple[str, str], tuple[int, str, Any]] = {}
+        #: The version each FHIR resource got in this scope, by (type, id). A resource stored again in the
+        #: same scope keeps it (services/fhir_store.py, `_put`).
+        self.versions: dict[tuple[str, str], Version] = {}
+        #: How many times rows were sent: a Version made at the same count still has its rows here.
+        self.sent = 0
+        #: Profiles made in this scope, by id: the row, its record and the EmergencyContacts made for it
+        #: since, for the Patient that shows them (services/fhir_store.py). Dropped when either is changed
+        #: otherwise in the scope.
+        self.new_profiles: dict[str, NewProfile] = {}
         self.memo: dict[Any, Any] = {}
         #: Work done once when the outermost scope ends, by key (a Patient re-stored once for all the
         #: contacts a Bundle adds), unless `settle` runs it earlier. It must read what it needs when it runs.
@@ -79,6 +86,16 @@ class WriteBuffer:
         pk = _pk_attr(type(obj))
         if pk is not None:
             self.pending.add((obj.__table__.name, getattr(obj, pk)))
+
+    def replace(self, table: Table, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+        """Rows of `table` waiting here: `old` (these very dicts) give way to `new`."""
+        gone = {id(row) for row in old}
+        kept = [row for row in self.rows.get(table, ()) if id(row) not in gone]
+        kept.extend(new)
+        if kept:
+            self.rows[table] = kept
+        else:
+            self.rows.pop(table, None)
 
     def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Rows for `table`, which no foreign key may point to or from (a record's go by `add_new`); a
@@ -122,6 +139,7 @@ class WriteBuffer:
         if not self.rows:
             return
         rows, self.rows = self.rows, {}
+        self.sent += 1
         plain_rows.send(connection if connection is not None else self.session.connection(), rows)
 
     def flush(self) -> None:
@@ -138,7 +156,28 @@ class WriteBuffer:
         self.pending.clear()
         self.resources.clear()
         self.versions.clear()  # a resource stored again after this makes a new version (rolled back or not)
+        self.new_profiles.clear()
         self.memo.clear()
+
+
+@dataclass(slots=True)
+class Version:
+    """A FHIR resource's version made in a scope: its number, history method and lastUpdated; the `sent`
+    count it was made at, and its history and index rows (waiting in the buffer while `sent` is current)."""
+    number: int
+    method: str
+    now: Any
+    sent: int
+    history: dict[str, Any] | None
+    index: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class NewProfile:
+    row: Any
+    record: dict[str, Any]
+    #: (createdAt, objectId, record) of each EmergencyContact made for it in the scope.
+    contacts: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def new_object(model: type[Base], **values: Any) -> Any:
