@@ -63,51 +63,62 @@ def _partial_range(year: int, month: str | None, day: str | None) -> tuple[datet
 
 
 def _children(nodes: list[Any], name: str, of_type: str | None, out: list[Any]) -> None:
-    """Append to `out` the `name` children of each node (lists flattened). `of_type` (on a path's last
-    element only) keeps the choice element of that type. Loops, not generators: this runs ~20 times for
-    every resource written."""
+    """Append to `out` the `name` children of each node (lists flattened). `of_type` keeps the choice
+    element of that type, which FHIR JSON names by its type (value as Quantity: valueQuantity). Loops, not
+    generators: this runs for every resource written."""
+    if of_type is not None:
+        name, of_type = _typed_name(name, of_type), None
     for node in nodes:
         if isinstance(node, list):
-            _children(node, name, of_type, out)
+            _children(node, name, None, out)
             continue
         if not isinstance(node, dict):
             continue
-        if of_type is None and name in node:
+        if name in node:
             value = node[name]
             if isinstance(value, list):
                 out.extend(value)
             else:
                 out.append(value)
             continue
-        # A choice element (value[x], effective[x], onset[x]...): match by the type suffix.
+        # A choice element (value[x], effective[x], onset[x]...): every type it comes as.
         n = len(name)
         for key, value in node.items():
             if key.startswith(name) and len(key) > n and key[n].isupper():
-                if of_type and key[n:].lower() != of_type.lower():
-                    continue
                 if isinstance(value, list):
                     out.extend(value)
                 else:
                     out.append(value)
 
 
-def values(resource: dict[str, Any], path: Path_) -> list[Any]:
-    if len(path.elements) == 1 and path.where is None:
-        # A top-level element (most paths), or a choice element of a given type (`value as Quantity`) under
-        # its usual name (valueQuantity): what _children would give, without looking at every element.
-        key = path.elements[0] if path.of_type is None else _typed_name(path.elements[0], path.of_type)
-        if key in resource:
-            value = resource[key]
-            return value if isinstance(value, list) else [value]
-    nodes: list[Any] = [resource]
-    last = len(path.elements) - 1
-    for i, name in enumerate(path.elements):
-        found: list[Any] = []
-        _children(nodes, name, path.of_type if i == last else None, found)
-        nodes = found
+def values(resource: dict[str, Any], path: Path_,
+           present: dict[str, tuple[str, ...]] | None = None) -> list[Any]:
+    """The items `path` selects in the resource. `present`: element_names(resource), the keys each
+    top-level name stands for (its own, or a choice element's: effective -> effectiveDateTime)."""
+    elements, of_type = path.elements, path.of_type
+    if not elements:  # the resource itself
+        return [resource] if path.where is None or resource.get(path.where[0]) == path.where[1] else []
+    typed_at = len(elements) - 1 if path.typed_at is None else path.typed_at
+    first = elements[0]
+    if typed_at == 0 and of_type is not None:
+        first = _typed_name(first, of_type)
+        keys: tuple[str, ...] = (first,) if first in resource else ()
+    else:
+        keys = (present if present is not None else element_names(resource)).get(first, ())
+    nodes: list[Any] = []
+    for key in keys:
+        value = resource[key]
+        if isinstance(value, list):
+            nodes.extend(value)
+        else:
+            nodes.append(value)
+    for i in range(1, len(elements)):
         if not nodes:
             return nodes
-    if path.where:
+        found: list[Any] = []
+        _children(nodes, elements[i], of_type if i == typed_at else None, found)
+        nodes = found
+    if path.where and nodes:
         key, expected = path.where
         nodes = [n for n in nodes if isinstance(n, dict) and n.get(key) == expected]
     return nodes
@@ -202,13 +213,16 @@ def _quantity_rows(value: Any) -> Iterator[dict[str, Any]]:
         yield {"number": float(value)}
 
 
-def element_names(node: dict[str, Any]) -> set[str]:
-    """Every element name `_children` can match in `node`: its keys and, for choice elements, the prefix
-    before each upper-case letter (valueQuantity answers to value, effectiveDateTime to effective too)."""
-    names = set(node)
+def element_names(node: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Every element name `_children` can match in `node`, with the keys it stands for: each key for itself
+    and, for choice elements, the prefixes before its upper-case letters (valueQuantity answers to value,
+    effectiveDateTime to effective too). A name that is a key stands for that key only."""
+    names = {key: (key,) for key in node}
     for key in node:
         if not key.islower():
-            names.update(_choice_prefixes(key))
+            for prefix in _choice_prefixes(key):
+                if prefix not in node:
+                    names[prefix] = names.get(prefix, ()) + (key,)
     return names
 
 
@@ -235,14 +249,14 @@ def _paths(param: SearchParam) -> tuple[Path_, ...]:
 
 
 def rows_for_param(resource: dict[str, Any], param: SearchParam, base_url: str,
-                   present: set[str] | None = None) -> list[dict[str, Any]]:
+                   present: dict[str, tuple[str, ...]] | None = None) -> list[dict[str, Any]]:
     """`present`: element_names(resource), to skip at once the paths whose first element is absent."""
     out: list[dict[str, Any]] = []
     rows_of = _ROWS_OF.get(param.type, _NO_ROWS)
     for path in _paths(param):
         if present is not None and path.elements and path.elements[0] not in present:
             continue
-        for value in values(resource, path):
+        for value in values(resource, path, present):
             out.extend(rows_of(value, base_url, path))
     return out
 
@@ -261,21 +275,37 @@ def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, A
     present = element_names(resource)
     empty = {"resource_type": rt, "resource_id": resource["id"], **_EMPTY_ROW}
     rows = []
-    for code, first, path, rows_of in _index_plan(rt):
+    for code, first, path, rows_of, whole in _index_plan(rt):
         if first is not None and first not in present:
             continue
-        for value in values(resource, path):
+        if whole and first in resource:  # the element itself (most paths): no walk
+            value = resource[first]
+            items = value if isinstance(value, list) else [value]
+        else:
+            items = values(resource, path, present)
+        for value in items:
             for row in rows_of(value, base_url, path):
                 rows.append({**empty, "param": code, **row})
     return rows
 
 
 @lru_cache(maxsize=None)
-def _index_plan(resource_type: str) -> tuple[tuple[str, str | None, Path_, Callable[..., Any]], ...]:
-    """(param, the path's first element, path, its rows) for every path of the parameters that have index
-    rows of their own."""
-    return tuple((code, path.elements[0] if path.elements else None, path, _ROWS_OF.get(param.type, _NO_ROWS))
-                 for code, param in _stored_params(resource_type) for path in _paths(param))
+def _index_plan(resource_type: str) -> tuple[tuple[str, str | None, Path_, Callable[..., Any], bool], ...]:
+    """(param, the name the path starts with, path, its rows, whether that element is all the path selects)
+    for every path of the parameters that have index rows of their own. A path starting with a choice
+    element of a given type starts with that type's name (value as Quantity: valueQuantity)."""
+    plan = []
+    for code, param in _stored_params(resource_type):
+        for path in _paths(param):
+            first, whole = None, False
+            if path.elements:
+                first = path.elements[0]
+                typed_at = len(path.elements) - 1 if path.typed_at is None else path.typed_at
+                if path.of_type is not None and typed_at == 0:
+                    first = _typed_name(first, path.of_type)
+                whole = len(path.elements) == 1 and path.where is None
+            plan.append((code, first, path, _ROWS_OF.get(param.type, _NO_ROWS), whole))
+    return tuple(plan)
 
 
 def _stored_params(resource_type: str) -> tuple[tuple[str, SearchParam], ...]:

@@ -35,6 +35,8 @@ class Path_:
     target_is: str | None = None
     #: `.where(system='phone')` on the last element: keep items whose `key` equals `value`.
     where: tuple[str, str] | None = None
+    #: The element `of_type` applies to, when not the last (`(value.ofType(CodeableConcept)).text`: 0).
+    typed_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def _parse_path(resource_type: str, part: str) -> Path_ | None:
     elements = tuple(part.split("."))
     if elements[0] != resource_type:
         return None
-    return Path_(elements[1:] + suffix, of_type, target, where)
+    # `(value.ofType(CodeableConcept)).text`: the type is the last element's before the suffix
+    typed_at = len(elements) - 2 if suffix and of_type is not None else None
+    return Path_(elements[1:] + suffix, of_type, target, where, typed_at)
 
 
 def _split_union(expression: str) -> list[str]:
@@ -141,7 +145,7 @@ class Storage:
 
 
 def _unrestricted(path: Path_) -> Path_:
-    return Path_(path.elements, path.of_type, None, path.where)
+    return Path_(path.elements, path.of_type, None, path.where, path.typed_at)
 
 
 @cache

@@ -48,3 +48,23 @@ def test_escaped_comma_is_literal(person):
     p = load_record(person("comma"), family="Smith, Jr", given="Al", labs=0, vaccines=0, allergies=0, meds=0)
     assert ids(p.fhir.search("Patient", {"family:exact": "Smith\\, Jr"})) == [p.patient_id]
     assert synthea  # data came from the Synthea-style builder
+
+
+def test_value_string_finds_a_string_value_and_a_codeable_concepts_text(alice):
+    """R4 value-string is `(Observation.value.ofType(string)) | (Observation.value.ofType(CodeableConcept))
+    .text`: the type applies to `value`, not to the `.text` after it."""
+    made = {}
+    for key, value in (("string", {"valueString": "Negative for influenza"}),
+                       ("concept", {"valueCodeableConcept": {"text": "Positive for influenza A",
+                                                             "coding": [{"system": "http://snomed.info/sct",
+                                                                         "code": "10828004"}]}})):
+        lab = {k: v for k, v in synthea.lab(alice.ref, 1, synthea.date(2024, 5, 1)).items()
+               if not k.startswith("value")}
+        made[key] = alice.fhir.create({**lab, **value})["id"]
+    found = {(param, value): sorted(ids(alice.fhir.search("Observation", {param: value})))
+             for param, value in (("value-string", "positive for"), ("value-string", "negative"),
+                                  ("value-string:contains", "influenza"), ("value-string", "10828004"))}
+    assert found == {("value-string", "positive for"): [made["concept"]],
+                     ("value-string", "negative"): [made["string"]],
+                     ("value-string:contains", "influenza"): sorted(made.values()),
+                     ("value-string", "10828004"): []}

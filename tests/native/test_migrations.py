@@ -155,3 +155,52 @@ def test_record_version_drops_the_rows_that_repeat_the_current_version(migrated)
         conn.execute(text("DELETE FROM audit_log"))
     assert kept == [("Allergy", "aud0000001", 2), ("AuditLog", "aud0000001", 1),
                     ("AuditLog", "gone000001", 1)]
+
+
+def test_value_string_rows_for_coded_values_are_made_from_the_stored_bodies(migrated):
+    """0014: Observations stored before the indexer's fix get the value-string rows of their
+    valueCodeableConcept.text (those the indexer makes now); others keep theirs; downgrading removes them."""
+    from datetime import datetime, timezone
+
+    import orjson
+    from sqlalchemy import text
+
+    from gateway.fhir.extract import index_rows
+
+    now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    coded = {"resourceType": "Observation", "id": "coded00001", "status": "final", "code": {"text": "Flu"},
+             "valueCodeableConcept": {"text": "Positive for influenza A"}}
+    plain = {"resourceType": "Observation", "id": "plain00001", "status": "final", "code": {"text": "Flu"},
+             "valueString": "Negative"}
+    no_text = {"resourceType": "Observation", "id": "notext0001", "status": "final", "code": {"text": "Flu"},
+               "valueCodeableConcept": {"coding": [{"code": "x"}]}}
+    resources = (coded, plain, no_text)
+
+    def value_strings(conn) -> list[tuple]:
+        return sorted(conn.execute(text("SELECT resource_id, value, norm FROM fhir_index "
+                                        "WHERE param = 'value-string'")).all())
+
+    cfg = alembic_config()
+    with migrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013")
+        for r in resources:
+            conn.execute(text("INSERT INTO fhir_resource (resource_type, id, class_name, source_id, "
+                              "version_id, last_updated, deleted, body) "
+                              "VALUES ('Observation', :id, 'LabResult', :id, 1, :now, false, :body)"),
+                         {"id": r["id"], "now": now, "body": orjson.dumps(r).decode()})
+        conn.execute(text("INSERT INTO fhir_index (resource_type, resource_id, param, value, norm) "
+                          "VALUES ('Observation', 'plain00001', 'value-string', 'Negative', 'negative')"))
+        before = value_strings(conn)
+        command.upgrade(cfg, "head")
+        upgraded = value_strings(conn)
+        command.downgrade(cfg, "0013")
+        downgraded = value_strings(conn)
+        command.upgrade(cfg, "head")
+        conn.execute(text("DELETE FROM fhir_index"))
+        conn.execute(text("DELETE FROM fhir_resource"))
+    assert before == downgraded == [("plain00001", "Negative", "negative")]
+    expected = sorted((r["resource_id"], r["value"], r["norm"]) for res in resources for r in index_rows(res)
+                      if r["param"] == "value-string")
+    assert upgraded == expected == [("coded00001", "Positive for influenza A", "positive for influenza a"),
+                                    ("plain00001", "Negative", "negative")]
