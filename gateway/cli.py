@@ -217,10 +217,13 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the
-            # workers; on one shared socket a few keep-alive clients all landed on one worker, leaving the
-            # other cores idle (docs/PERFORMANCE.md).
-            self.cfg.set("reuse_port", True)
+            # The workers share one listening socket and a new connection goes to one holding fewest
+            # (gateway/live/balance.py): a few keep-alive clients then use every worker. (Left to the kernel
+            # they landed unevenly: on one worker when the first to wake took them all, and with a socket
+            # per worker (SO_REUSEPORT) as a hash of each connection fell: docs/PERFORMANCE.md.)
+            from gateway.live import balance
+
+            self.cfg.set("on_starting", balance.on_starting)
             # gthread (a WebSocket keeps its request thread, flask-sock), keeping a connection's thread
             # between its requests while there are threads for all (gateway/live/server.py).
             self.cfg.set("worker_class", "gateway.live.server.KeepAliveThreadWorker")
@@ -248,7 +251,7 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """SO_REUSEPORT lets a second server bind a port in use without an error: refuse it here instead."""
+    """A port in use is refused at once, with its reason (gunicorn would retry binding it for seconds)."""
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -14,7 +14,9 @@
   milliseconds after an answer and the thread serves its next request directly: a trivial app went from
   12,600 to 17,000 requests/s on two cores. Past that many connections every connection goes back to the
   poller after each answer, as in plain gthread, so no connection waits behind another's idle time more
-  than once.
+  than once. And a new connection goes to a worker holding fewest (gateway/live/balance.py): the workers
+  share one listening socket, and one that holds more than another leaves it to that one for
+  DECLINE_MS (then takes it itself, should the other not have).
 """
 from __future__ import annotations
 
@@ -22,16 +24,67 @@ import gc
 import select
 import signal
 import threading
+import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from gateway.live import balance
 from gateway.live.hub import shutdown_all
 
 # How long a thread waits on its connection for the next request before returning it to the poller.
 KEEP_THREAD_MS = 5
 
 
+# How long a worker holding more connections than another leaves a new connection to that one.
+DECLINE_MS = 20
+
+
 class KeepAliveThreadWorker(ThreadWorker):
+    _share: balance.Share | None = None
+    #: While accepting is left to a less busy worker, until when (monotonic).
+    _declined_until = 0.0
+    #: How many connections the other workers held when this one last left one to them (None: it took the
+    #: last one itself). Still as many after the pause: none of them took it, so this worker does.
+    _declined_seen: int | None = None
+
+    def init_process(self):
+        self._share = balance.join(self.pid)
+        super().init_process()
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            if self._share is not None:
+                self._share.leave()
+
+    def notify(self):
+        super().notify()  # once per turn of the loop
+        if self._share is not None:
+            self._share.publish(self.nr_conns)
+
+    def accept(self, listener):
+        others = self._share.elsewhere() if self._share is not None else None
+        if others is not None and others[0] < self.nr_conns and others[1] != self._declined_seen:
+            self._declined_until, self._declined_seen = time.monotonic() + DECLINE_MS / 1000, others[1]
+            self.set_accept_enabled(False)
+            return
+        self._declined_seen = None
+        super().accept(listener)
+        if self._share is not None:
+            self._share.publish(self.nr_conns)
+
+    def set_accept_enabled(self, enabled):
+        if enabled and time.monotonic() < self._declined_until:
+            return  # still left to a less busy worker
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        pause = self._declined_until - time.monotonic()
+        if pause > 0:
+            timeout = min(timeout, pause)  # to take up accepting again when the pause ends
+        super().wait_for_and_dispatch_events(timeout)
+
     def handle(self, conn):
         keep = super().handle(conn)
         while keep is True and self._next_request_comes(conn):

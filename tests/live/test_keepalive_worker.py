@@ -1,5 +1,6 @@
 """The gunicorn worker `serve` runs (gateway/live/server.py KeepAliveThreadWorker), under a real gunicorn
-with a tiny WSGI app that answers with the id of the thread that served it, over raw keep-alive sockets."""
+with a tiny WSGI app that answers with the ids of the thread and the worker process that served it, over raw
+keep-alive sockets."""
 from __future__ import annotations
 
 import os
@@ -15,10 +16,11 @@ import requests
 from tests.e2e.conftest import free_port
 
 APP = '''
+import os
 import threading
 
 def app(environ, start_response):
-    body = ("%s %d" % (environ["PATH_INFO"], threading.get_ident())).encode()
+    body = ("%s %d %d" % (environ["PATH_INFO"], threading.get_ident(), os.getpid())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 '''
@@ -26,6 +28,7 @@ def app(environ, start_response):
 # Imported by the arbiter before it forks its worker, so the worker sees the value.
 CONFIG = '''
 import gateway.live.server
+from gateway.live.balance import on_starting  # as `serve` sets it: the workers' shared connection counts
 gateway.live.server.KEEP_THREAD_MS = {keep_ms}
 '''
 
@@ -34,24 +37,27 @@ gateway.live.server.KEEP_THREAD_MS = {keep_ms}
 def server(tmp_path):
     started = []
 
-    def start(threads: int, keep_ms: int = 5) -> int:
+    def start(threads: int, keep_ms: int = 5, workers: int = 1) -> int:
         (tmp_path / "tinyapp.py").write_text(APP)
         (tmp_path / "conf.py").write_text(CONFIG.format(keep_ms=keep_ms))
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "conf.py"), "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", str(threads), "-k", "gateway.live.server.KeepAliveThreadWorker",
+             "--workers", str(workers), "--threads", str(threads),
+             "-k", "gateway.live.server.KeepAliveThreadWorker",
              "--chdir", str(tmp_path), "tinyapp:app"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         started.append(proc)
         deadline = time.monotonic() + 20
+        answered: set[str] = set()  # by each worker: every one of them has started
         while time.monotonic() < deadline:
             try:
-                requests.get(f"http://127.0.0.1:{port}/up", timeout=1)
-                return port
+                answered.add(requests.get(f"http://127.0.0.1:{port}/up", timeout=1).text.split()[2])
+                if len(answered) == workers:
+                    return port
             except requests.RequestException:
                 assert proc.poll() is None, "gunicorn exited"
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise AssertionError("gunicorn did not start")
 
     yield start
@@ -70,6 +76,7 @@ class Conn:
     def __init__(self, port: int, timeout: float = 3.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        self.worker = 0  # the pid of the worker that answered last
 
     def send(self, *paths: str) -> None:
         self.sock.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths))
@@ -83,7 +90,8 @@ class Conn:
         while len(self.buf) < length:
             self.buf += self._recv()
         body, self.buf = self.buf[:length], self.buf[length:]
-        path, thread = body.decode().split()
+        path, thread, worker = body.decode().split()
+        self.worker = int(worker)
         return path, int(thread)
 
     def get(self, path: str) -> int:
@@ -150,3 +158,30 @@ def test_a_client_closing_between_requests_frees_its_thread(server):
     second = Conn(port)
     assert second.get("/second")  # the only thread, within the 3 s timeout
     second.close()
+
+
+def test_new_connections_go_to_the_worker_holding_fewest(server):
+    """Left to the kernel, a few keep-alive clients often landed on one worker (gateway/live/balance.py): here
+    six connections opened one after another are three on each worker, and after one worker's connections
+    close, the next ones go to it."""
+    from collections import Counter
+
+    port = server(threads=4, workers=2)
+    conns = []
+    for i in range(6):
+        c = Conn(port)
+        assert c.get(f"/c{i}")
+        conns.append(c)
+    per_worker = Counter(c.worker for c in conns)
+    assert sorted(per_worker.values()) == [3, 3], per_worker
+    freed = conns[0].worker
+    for c in conns:
+        if c.worker == freed:
+            c.close()
+    time.sleep(0.5)  # the worker sees the closes on its next turn
+    fresh = [Conn(port) for _ in range(2)]
+    for i, c in enumerate(fresh):
+        assert c.get(f"/fresh{i}")
+    assert [c.worker for c in fresh] == [freed, freed]
+    for c in conns + fresh:
+        c.close()

@@ -145,7 +145,7 @@ def test_console_script_runs_as_a_subprocess(migrated, env):
 
 
 def test_serve_refuses_a_port_in_use(migrated):
-    """Workers listen with SO_REUSEPORT, which would let a second server share a busy port silently."""
+    """At once and with the reason, before gunicorn starts (it would retry binding for seconds)."""
     import socket
 
     busy = socket.socket()
