@@ -75,20 +75,21 @@ def _children(nodes: list[Any], name: str, of_type: str | None, out: list[Any]) 
         if not isinstance(node, dict):
             continue
         if name in node:
-            value = node[name]
-            if isinstance(value, list):
-                out.extend(value)
-            else:
-                out.append(value)
+            _add(out, node[name])
             continue
         # A choice element (value[x], effective[x], onset[x]...): every type it comes as.
         n = len(name)
         for key, value in node.items():
             if key.startswith(name) and len(key) > n and key[n].isupper():
-                if isinstance(value, list):
-                    out.extend(value)
-                else:
-                    out.append(value)
+                _add(out, value)
+
+
+def _add(out: list[Any], value: Any) -> None:
+    """An element's items: a repeating element's each, else the element."""
+    if isinstance(value, list):
+        out.extend(value)
+    else:
+        out.append(value)
 
 
 def values(resource: dict[str, Any], path: Path_,
@@ -107,11 +108,7 @@ def values(resource: dict[str, Any], path: Path_,
         keys = (present if present is not None else element_names(resource)).get(first, ())
     nodes: list[Any] = []
     for key in keys:
-        value = resource[key]
-        if isinstance(value, list):
-            nodes.extend(value)
-        else:
-            nodes.append(value)
+        _add(nodes, resource[key])
     for i in range(1, len(elements)):
         if not nodes:
             return nodes

@@ -25,6 +25,16 @@ def migrated(request, tmp_path_factory):
     engine.dispose()
 
 
+def up_down_up(cfg, down_to: str, read):
+    """What `read()` gives at head and after stepping down to `down_to`; the database ends at head."""
+    command.upgrade(cfg, "head")
+    upgraded = read()
+    command.downgrade(cfg, down_to)
+    downgraded = read()
+    command.upgrade(cfg, "head")
+    return upgraded, downgraded
+
+
 def differences(engine) -> list:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})
@@ -112,11 +122,7 @@ def test_derived_search_parameters_lose_their_rows_and_get_them_back(migrated, m
         conn.execute(text(f"INSERT INTO fhir_index ({columns}) VALUES ({', '.join(':' + n for n in names)})"),
                      [{n: r.get(n) for n in names} for r in before])
         as_before = rows(conn)
-        command.upgrade(cfg, "head")
-        upgraded = rows(conn)
-        command.downgrade(cfg, "0011")
-        downgraded = rows(conn)
-        command.upgrade(cfg, "head")
+        upgraded, downgraded = up_down_up(cfg, "0011", lambda: rows(conn))
         conn.execute(text("DELETE FROM fhir_index"))
     assert len(upgraded) < len(as_before)
     assert {r[2] for r in as_before} - {r[2] for r in upgraded} == {
@@ -192,11 +198,7 @@ def test_value_string_rows_for_coded_values_are_made_from_the_stored_bodies(migr
         conn.execute(text("INSERT INTO fhir_index (resource_type, resource_id, param, value, norm) "
                           "VALUES ('Observation', 'plain00001', 'value-string', 'Negative', 'negative')"))
         before = value_strings(conn)
-        command.upgrade(cfg, "head")
-        upgraded = value_strings(conn)
-        command.downgrade(cfg, "0013")
-        downgraded = value_strings(conn)
-        command.upgrade(cfg, "head")
+        upgraded, downgraded = up_down_up(cfg, "0013", lambda: value_strings(conn))
         conn.execute(text("DELETE FROM fhir_index"))
         conn.execute(text("DELETE FROM fhir_resource"))
     assert before == downgraded == [("plain00001", "Negative", "negative")]
