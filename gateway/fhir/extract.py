@@ -99,7 +99,7 @@ def values(resource: dict[str, Any], path: Path_,
     elements, of_type = path.elements, path.of_type
     if not elements:  # the resource itself
         return [resource] if path.where is None or resource.get(path.where[0]) == path.where[1] else []
-    typed_at = len(elements) - 1 if path.typed_at is None else path.typed_at
+    typed_at = path.typed_element
     first = elements[0]
     if typed_at == 0 and of_type is not None:
         first = _typed_name(first, of_type)
@@ -276,8 +276,8 @@ def index_rows(resource: dict[str, Any], base_url: str = "") -> list[dict[str, A
         if first is not None and first not in present:
             continue
         if whole and first in resource:  # the element itself (most paths): no walk
-            value = resource[first]
-            items = value if isinstance(value, list) else [value]
+            items: list[Any] = []
+            _add(items, resource[first])
         else:
             items = values(resource, path, present)
         for value in items:
@@ -297,8 +297,7 @@ def _index_plan(resource_type: str) -> tuple[tuple[str, str | None, Path_, Calla
             first, whole = None, False
             if path.elements:
                 first = path.elements[0]
-                typed_at = len(path.elements) - 1 if path.typed_at is None else path.typed_at
-                if path.of_type is not None and typed_at == 0:
+                if path.of_type is not None and path.typed_element == 0:
                     first = _typed_name(first, path.of_type)
                 whole = len(path.elements) == 1 and path.where is None
             plan.append((code, first, path, _ROWS_OF.get(param.type, _NO_ROWS), whole))

@@ -38,6 +38,11 @@ class Path_:
     #: The element `of_type` applies to, when not the last (`(value.ofType(CodeableConcept)).text`: 0).
     typed_at: int | None = None
 
+    @property
+    def typed_element(self) -> int:
+        """The index of the element `of_type` applies to."""
+        return len(self.elements) - 1 if self.typed_at is None else self.typed_at
+
 
 @dataclass(frozen=True)
 class SearchParam:

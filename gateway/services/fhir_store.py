@@ -229,7 +229,7 @@ class FhirStore:
                 version = (current.version_id + 1) if current is not None else 1
                 method = ("delete" if deleted
                           else "create" if current is None or current.deleted else "update")
-            resource = _parsed(resource, version, now)
+            resource = _with_meta(resource, version, now)
             body = orjson.dumps(resource).decode()
             if current is None:  # a plain row: nothing reads a new resource back as an object
                 row = {"resource_type": rt, "id": rid, "class_name": class_name, "source_id": source_id,
@@ -270,7 +270,7 @@ class FhirStore:
         """The version this scope made of the resource, whose rows still wait in the buffer, made again."""
         from gateway.fhir.extract import index_rows
 
-        resource = _parsed(resource, made.number, made.now)
+        resource = _with_meta(resource, made.number, made.now)
         columns["body"] = body = orjson.dumps(resource).decode()
         row = buffer.resources[(resource["resourceType"], resource["id"])]
         if isinstance(row, dict):
@@ -284,7 +284,7 @@ class FhirStore:
         made.index = rows
 
 
-def _parsed(resource: dict[str, Any], version: int, now) -> dict[str, Any]:
+def _with_meta(resource: dict[str, Any], version: int, now) -> dict[str, Any]:
     """The resource with its meta.versionId and meta.lastUpdated."""
     meta = dict(resource.get("meta") or {})
     meta.update(versionId=str(version), lastUpdated=codec.iso(now))
