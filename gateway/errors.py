@@ -76,6 +76,15 @@ class TooLarge(InvalidInput):
     fhir_code = "too-costly"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """Content of a type the server does not take (a file type off the allow-list, HTML under any name):
+    Parse FILE_SAVE_ERROR, FHIR 415 Unsupported Media Type (RFC 9110 §15.5.16)."""
+
+    parse_code = 130
+    fhir_status = 415
+    fhir_code = "not-supported"
+
+
 class NotAllowed(Forbidden):
     """An interaction this resource never allows (AuditEvent is append-only): FHIR 405."""
 

@@ -14,7 +14,9 @@ from gateway.fhir.auth import current_principal, require
 from gateway.fhir.http import body_json, respond
 from gateway.fhir.outcomes import information
 from gateway.models import MedicalDocument, RecordVersion, StoredFile
+from gateway.services import file_types
 from gateway.services.fhir_read import FhirReader
+from gateway.services.files import response_headers
 from gateway.fhir.http import base_url
 from gateway.storage import blob_store
 from mappings import binary as binary_mapping
@@ -45,11 +47,11 @@ def binary_read(rid: str) -> Response:
         raise NotFound(f"Binary/{rid} has no content")
     accept = request.headers.get("Accept", "")
     if "fhir+json" in accept or request.args.get("_format") in ("json", "application/fhir+json"):
-        return respond({"resourceType": "Binary", "id": rid, "contentType": stored.content_type,
-                        "data": base64.b64encode(data).decode()})
-    return Response(data, content_type=stored.content_type, headers={
-        "X-Content-Type-Options": "nosniff", "Content-Disposition": f'inline; filename="{stored.original_name}"',
-        "Cache-Control": "private, no-store"})
+        binary = {"resourceType": "Binary", "id": rid, "contentType": stored.content_type,
+                  "data": base64.b64encode(data).decode()}
+        return respond(binary, headers={**file_types.SAFE_HEADERS, "Cache-Control": "private, no-store"})
+    content_type, headers = response_headers(stored, data)
+    return Response(data, content_type=content_type, headers=headers)
 
 
 def validate(rt: str) -> Response:

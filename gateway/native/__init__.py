@@ -121,5 +121,7 @@ def entry(subpath: str) -> Response:
         status, headers, body, mimetype = answer(current_app, session, request.method, "/" + subpath,
                                                  dict(request.args), raw, request.content_type, request.headers)
     resp = Response(body, status=status, mimetype=mimetype)
+    if "charset=" in mimetype:  # a file's own (text/plain; charset=iso-8859-1): not a second one from werkzeug
+        resp.headers["Content-Type"] = mimetype
     resp.headers.update(headers)
     return resp

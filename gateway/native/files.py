@@ -8,6 +8,7 @@ from gateway.errors import InvalidInput
 from gateway.models import User
 from gateway.native.context import NativeRequest, require_master
 from gateway.native.router import Reply, route
+from gateway.services.files import response_headers
 
 
 @route("/files/<filename>", "POST")
@@ -36,11 +37,8 @@ def download(req: NativeRequest, app_id: str, filename: str) -> Reply:
             req.principal = req.users().principal(user)
             service = req.files()
     stored, data = service.download(filename)
-    return Reply(data, raw_type=stored.content_type, headers={
-        "Content-Disposition": f'inline; filename="{stored.original_name}"',
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-    })
+    content_type, headers = response_headers(stored, data)
+    return Reply(data, raw_type=content_type, headers=headers)
 
 
 @route("/files/<filename>", "DELETE")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import mimetypes
 import re
 import secrets
 import time
@@ -24,22 +23,19 @@ from gateway.access import Principal
 from gateway.db import utcnow
 from gateway.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from gateway.models import MedicalDocument, StoredFile
+from gateway.services import file_types
 from gateway.storage import blob_store
 
 # Parse Server's rule for file names (isValidFilename), with a length cap.
 _VALID_NAME = re.compile(r"^[_a-zA-Z0-9][a-zA-Z0-9@. ~_-]{0,127}$")
-# Types a browser would run or a desktop would execute; refused whatever the content type says.
+# Names a browser would run or a desktop would execute; refused whatever the content type says (Parse
+# Server's fileUpload.fileExtensions, whose default refuses only the HTML ones). What the bytes may be is
+# decided by file_types: its allow-list and a look at the content.
 BLOCKED_EXTENSIONS = frozenset({
-    "html", "htm", "shtml", "xhtml", "xht", "svg", "svgz", "js", "mjs", "xml", "xsl", "php", "phtml", "jsp",
-    "asp", "aspx", "exe", "dll", "com", "bat", "cmd", "sh", "ps1", "vbs", "msi", "jar", "scr", "hta", "swf",
+    "html", "htm", "shtml", "xhtml", "xht", "mht", "mhtml", "svg", "svgz", "js", "mjs", "xml", "xsl", "xslt",
+    "php", "phtml", "jsp", "asp", "aspx", "exe", "dll", "com", "bat", "cmd", "sh", "ps1", "vbs", "msi", "jar",
+    "scr", "hta", "swf",
 })
-
-
-def content_type_for(name: str, given: str | None) -> str:
-    if given and given not in ("text/plain; charset=utf-8",) and "/" in given:
-        return given.split(";")[0].strip() if given.startswith("application/json") else given
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or given or "application/octet-stream"
 
 
 class FileService:
@@ -60,9 +56,7 @@ class FileService:
             raise InvalidInput(f"File upload of extension {ext} is disabled.", parse_code=130)
         if len(data) > self.max_size:
             raise TooLarge("File size exceeds the maximum allowed.")
-        ctype = content_type_for(filename, content_type)
-        if ctype.split("/")[-1] in ("html", "xhtml+xml", "svg+xml", "javascript"):
-            raise InvalidInput(f"File upload of type {ctype} is disabled.", parse_code=130)
+        ctype = file_types.accept(filename, content_type, data)
         name = f"{secrets.token_hex(16)}_{filename.replace(' ', '_')}"
         row = StoredFile(
             name=name, original_name=filename, content_type=ctype, size=len(data),
@@ -121,6 +115,13 @@ class FileService:
         stored.deleted_at = utcnow()
         blob_store.delete(self.session, name)
         self.session.flush()
+
+
+def response_headers(stored: StoredFile, data: bytes) -> tuple[str, dict[str, str]]:
+    """(Content-Type, the other headers) of a stored file's response, whichever face serves it."""
+    how = file_types.serving(stored.content_type, data)
+    return how.content_type, {**file_types.download_headers(how, stored.original_name),
+                              "Cache-Control": "private, no-store"}
 
 
 def attach_to_document(session: Session, file_name: str, document_id: str) -> None:

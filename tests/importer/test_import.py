@@ -230,6 +230,35 @@ def test_invalid_resources_are_skipped_with_the_reason_and_nothing_of_them_is_wr
     assert count(db_session, AuditLog) == audit_before + 2  # the Profile's and the Allergy's creates only
 
 
+def test_attachments_a_browser_would_run_are_skipped_and_safe_ones_kept_normalised(db_session, owner):
+    p = "urn:uuid:9e2b0000-0000-4000-8000-000000000101"
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    source = bundle(
+        entry(p, patient()),
+        entry("urn:uuid:9e2b0000-0000-4000-8000-000000000102",
+              document(p, contentType="text/xsl", data=b64(b"an XSLT sheet"), title="style")),
+        entry("urn:uuid:9e2b0000-0000-4000-8000-000000000103", document(p, data=b64(page), title="note")),
+        entry("urn:uuid:9e2b0000-0000-4000-8000-000000000104",
+              document(p, contentType="image/png", data=b64(page), title="scan")),
+        entry("urn:uuid:9e2b0000-0000-4000-8000-000000000105",
+              document(p, contentType="Text/Plain; charset=UTF-8", data=b64(NOTE), title="Visit note")),
+    )
+    files_before = count(db_session, StoredFile)
+    _, (report,) = run(db_session, owner, as_source("attachments.json", source))
+    assert report.imported == {"Patient": 1, "DocumentReference": 1}
+    assert report.skipped["DocumentReference"] == {
+        "not storable as MedicalDocument: File upload of type text/xsl is disabled: a health record holds PDF, "
+        "images, text, CSV, JSON, DICOM, audio, video and office documents.": 1,
+        "not storable as MedicalDocument: The file's content is markup (HTML, SVG or XML), which is not "
+        "accepted as any type.": 1,
+        "not storable as MedicalDocument: The file's content is not image/png.": 1,
+    }
+    assert count(db_session, StoredFile) == files_before + 1
+    (kept,) = db_session.scalars(select(MedicalDocument.file_name).where(
+        MedicalDocument.profile_id == report.profiles[0]))
+    assert db_session.get(StoredFile, kept).content_type == "text/plain"
+
+
 # ---- patients: contacts, blood group, owner, second import ------------------------------------------------
 
 
