@@ -12,7 +12,7 @@ from flask import Response, request, send_file
 from gateway.account.views import account_bp
 from gateway.errors import Unauthenticated
 from gateway.extensions import db
-from gateway.services import record_export as rx
+from gateway.services import file_types, record_export as rx
 from gateway.services.users import UserService
 from gateway.smart import pages, people
 
@@ -39,4 +39,5 @@ def export_zip() -> Response:
     out.seek(0)
     resp = send_file(out, mimetype="application/zip", as_attachment=True, download_name="health-record.zip")
     resp.headers["Cache-Control"] = "no-store"
+    resp.headers.update(file_types.SAFE_HEADERS)
     return resp

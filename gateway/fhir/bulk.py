@@ -9,7 +9,7 @@ from gateway.extensions import db
 from gateway.fhir.auth import current_principal, require
 from gateway.fhir.http import base_url, body_json, prefer, respond
 from gateway.fhir.outcomes import outcome
-from gateway.services import bulk
+from gateway.services import bulk, file_types
 
 
 def _params() -> dict[str, list[str]]:
@@ -84,4 +84,4 @@ def download(job_id: str, file_id: str) -> Response:
     f = bulk.file_for(db.session, require(current_principal()), job_id, file_id)
     data = f.data
     db.session.commit()
-    return Response(data, content_type="application/fhir+ndjson")
+    return Response(data, content_type="application/fhir+ndjson", headers=file_types.SAFE_HEADERS)

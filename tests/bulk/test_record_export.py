@@ -56,8 +56,12 @@ def test_download_my_record(alice_with_document, bob, client):
 
 def test_the_session_cookie_works_for_a_plain_link(alice, client):
     client.set_cookie("phr_session_token", alice.parse.token)
-    zf = _zip(client.get("/account/export.zip"))
-    assert "Patient.ndjson" in zf.namelist()
+    r = client.get("/account/export.zip")
+    assert "Patient.ndjson" in _zip(r).namelist()
+    # a file response on the pages' origin: downloaded, never sniffed, sandboxed (issue 21)
+    assert r.headers["Content-Disposition"].startswith("attachment;")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Parse-Session-Token": "r:not-a-session"}])

@@ -71,6 +71,9 @@ def test_files_need_the_exporters_credentials(alice, bob, client, run_worker):
     entry = exp.manifest["output"][0]
     ok = alice.fhir.get(relative(entry["url"]))
     assert ok.status_code == 200 and ok.mimetype == NDJSON
+    # a file response: never sniffed into something a browser runs (issue 21)
+    assert ok.headers["X-Content-Type-Options"] == "nosniff"
+    assert ok.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
     outcome(Fhir(client).get(relative(entry["url"])), 401)  # no credentials
     outcome(bob.fhir.get(relative(entry["url"])), 404)  # someone else's export does not exist for bob
     outcome(bob.fhir.get(exp.path), 404)
