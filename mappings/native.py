@@ -8,7 +8,7 @@ The native record is exactly what the Parse-compatible API returns: Dates are
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -69,16 +69,26 @@ def parse_fhir_datetime(text: str) -> datetime:
         return dt.replace(tzinfo=UTC)
     sign = 1 if zone[0] == "+" else -1
     offset = sign * (int(zone[1:3]) * 60 + int(zone[4:6]))
-    from datetime import timedelta
+    try:
+        return (dt - timedelta(minutes=offset)).replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC, which no date type holds
+        raise ValueError(f"{text!r} is outside the years 0001-9999 in UTC") from None
 
-    return (dt - timedelta(minutes=offset)).replace(tzinfo=UTC)
+
+def _day(dt: datetime) -> str:
+    """YYYY-MM-DD with a four-digit year: strftime("%Y") writes year 1 as "1" on glibc, not FHIR's "0001"."""
+    return "%04d-%02d-%02d" % (dt.year, dt.month, dt.day)
+
+
+def _second(dt: datetime) -> str:
+    return "%sT%02d:%02d:%02d" % (_day(dt), dt.hour, dt.minute, dt.second)
 
 
 @lru_cache(maxsize=8192)
 def iso(dt: datetime) -> str:
     """Parse's ISO form: UTC, milliseconds, "Z"."""
     dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return f"{_second(dt)}.{dt.microsecond // 1000:03d}Z"
 
 
 def date_value(text: str | None) -> dict[str, str] | None:
@@ -91,7 +101,7 @@ def date_value(text: str | None) -> dict[str, str] | None:
 def fhir_date(value: Any) -> str | None:
     """A native Date as a FHIR `date` (the UTC calendar day)."""
     dt = to_instant(value)
-    return dt.strftime("%Y-%m-%d") if dt else None
+    return _day(dt) if dt else None
 
 
 def fhir_datetime(value: Any) -> str | None:
@@ -101,7 +111,7 @@ def fhir_datetime(value: Any) -> str | None:
     if dt is None:
         return None
     if (dt.hour, dt.minute, dt.second, dt.microsecond) == (0, 0, 0, 0):
-        return dt.strftime("%Y-%m-%d")
+        return _day(dt)
     return fhir_instant(value)
 
 
@@ -112,7 +122,7 @@ def fhir_instant(value: Any) -> str | None:
         return None
     if dt.microsecond:
         return iso(dt)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _second(dt) + "Z"
 
 
 # ---- pointers and references ---------------------------------------------------------------------------

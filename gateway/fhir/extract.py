@@ -15,6 +15,8 @@ from gateway.fhir.params import Path_, SearchParam, params_for, storage
 
 MIN_DATE = datetime(1, 1, 1, tzinfo=timezone.utc)
 MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+#: The last instant a datetime holds (a range's end at day precision on 9999-12-31).
+END_OF_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 _META_PARAMS = {"_tag": ("meta", "tag"), "_security": ("meta", "security"), "_profile": ("meta", "profile"),
                 "_source": ("meta", "source")}
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -44,17 +46,36 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+    value = _utc(value)
     # A dateTime to the second covers that whole second.
     has_fraction = "." in text.split("T", 1)[-1]
-    return value, value if has_fraction else value + timedelta(seconds=1) - timedelta(microseconds=1)
+    return value, value if has_fraction else shifted(value, timedelta(seconds=1) - timedelta(microseconds=1))
+
+
+def _utc(value: datetime) -> datetime:
+    """The instant in UTC; one beyond the years 1-9999 there (9999-12-31T23:00:00-05:00) is the end (or the
+    start) of the time a datetime holds: searches and index rows compare such values with the ends of
+    time, and the resource itself keeps the text it was written with."""
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        return END_OF_TIME if value.utcoffset() < timedelta(0) else MIN_DATE
+
+
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """value + delta, held within MIN_DATE..the last microsecond of year 9999 (an `ap` search's slack around
+    0001-01-01 or 9999-12-31 would overflow)."""
+    try:
+        return value + delta
+    except OverflowError:
+        return MIN_DATE if delta < timedelta(0) else END_OF_TIME
 
 
 def _partial_range(year: int, month: str | None, day: str | None) -> tuple[datetime, datetime]:
     """A year, year-month or date as the instants it covers (ValueError when there is no such date)."""
     if day:
         low = datetime(year, int(month), int(day), tzinfo=timezone.utc)
-        return low, low + timedelta(days=1) - timedelta(microseconds=1)
+        return low, datetime(year, int(month), int(day), 23, 59, 59, 999999, tzinfo=timezone.utc)
     if month:
         last = calendar.monthrange(year, int(month))[1]
         low = datetime(year, int(month), 1, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, tr
 from sqlalchemy.orm import aliased
 
 from gateway.errors import InvalidInput
-from gateway.fhir.extract import IDENTIFIER_MARK, date_range, normalize
+from gateway.fhir.extract import IDENTIFIER_MARK, date_range, normalize, shifted
 from gateway.fhir.params import RESOURCE_TYPES, SearchParam, params_for, stored_as
 from gateway.models import FhirIndex, FhirResource
 
@@ -176,7 +176,7 @@ def _date_clause(prefix: str, value: str, low, high) -> ColumnElement[bool]:
     # ap: overlap, widened by 10% of the distance to now (at least a day), as R4 suggests.
     now = datetime.now(timezone.utc)
     slack = max(abs(now - vl) * 0.1, timedelta(days=1))
-    return and_(low <= vh + slack, high >= vl - slack)
+    return and_(low <= shifted(vh, slack), high >= shifted(vl, -slack))
 
 
 def _number_clause(prefix: str, text: str, column) -> ColumnElement[bool]:

@@ -35,7 +35,10 @@ def parse_iso(text: str) -> datetime:
         raise InvalidType(f"invalid date: {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC: no date type holds it
+        raise InvalidType(f"invalid date: {text!r} is outside the years 0001-9999 in UTC") from None
 
 
 def date_json(value: datetime | str) -> dict[str, str]:
@@ -157,6 +160,10 @@ def decode_field(spec: ClassSpec, f: FieldSpec, value: Any) -> dict[str, Any]:
             and value.get("className") == f.target and isinstance(value.get("objectId"), str)
         ):
             return {f.attr: value["objectId"]}
+        if isinstance(value, dict) and value.get("__type") in ("Pointer", "Object") and "objectId" in value \
+                and not isinstance(value["objectId"], str):
+            raise InvalidType(f"invalid pointer for {spec.name}.{f.name}: its objectId must be a String, "
+                              f"got {describe(value['objectId'])}")
         raise _mismatch(spec, f, value)
     if t == "File":
         if isinstance(value, dict) and value.get("__type") == "File" and isinstance(value.get("name"), str):
