@@ -6,7 +6,6 @@ PostgreSQL (production) store the same values the same way.
 from __future__ import annotations
 
 import os
-import re
 import string
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -16,6 +15,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from gateway.regexes import sqlite_regexp
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -91,18 +92,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONType, list[str]: JSONType}
 
 
-def _sqlite_regexp(pattern: str, value: Any) -> bool:
-    if value is None:
-        return False
-    flags = 0
-    if pattern.startswith("(?i)"):
-        flags, pattern = re.IGNORECASE, pattern[4:]
-    try:
-        return re.search(pattern, str(value), flags) is not None
-    except re.error:
-        return False
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create the engine; SQLite gets WAL, a busy timeout, foreign keys and a REGEXP function."""
     if url.startswith("postgres://"):
@@ -120,7 +109,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
-            dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+            dbapi_conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url and url.rstrip("/") != "sqlite:":

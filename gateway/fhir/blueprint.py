@@ -13,6 +13,7 @@ from gateway.fhir.capability import capability_statement
 from gateway.fhir.http import base_url, respond
 from gateway.fhir.outcomes import from_error, outcome
 from gateway.fhir.routes import ROUTES
+from gateway.services.inputs import refuse_nul
 
 log = logging.getLogger("gateway.fhir")
 fhir_bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -41,6 +42,16 @@ for i, route in enumerate(ROUTES):
 def preflight(path: str) -> Response:
     """CORS preflight for browser SMART apps."""
     return Response(status=204)
+
+
+@fhir_bp.before_request
+def refuse_nul_in_the_request() -> None:
+    """An id or a search value with U+0000 is refused on both databases alike (services.inputs): PostgreSQL's
+    text cannot hold it. Form-encoded bodies are searches (POST _search)."""
+    texts = [request.path, *(v for pair in request.args.lists() for v in (pair[0], *pair[1]))]
+    if request.mimetype == "application/x-www-form-urlencoded":
+        texts += [v for pair in request.form.lists() for v in (pair[0], *pair[1])]
+    refuse_nul(texts, "The path and search parameters")
 
 
 @fhir_bp.after_request

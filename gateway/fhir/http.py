@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from gateway.errors import InvalidInput
 from gateway.fhir.outcomes import FHIR_JSON, information
 from gateway.models import FhirHistory, FhirResource
+from gateway.services.inputs import check_depth
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json", "text/json")
 
@@ -41,9 +42,10 @@ def body_json() -> Any:
     if not raw.strip():
         raise InvalidInput("The request body is empty")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise InvalidInput(f"The body is not valid JSON: {e}") from None
+    return check_depth(body, "The body")
 
 
 def prefer() -> dict[str, str]:

@@ -30,6 +30,7 @@ from gateway.graphql.errors import INTERNAL, format_error, parse_error
 from gateway.graphql.types import build
 from gateway.native import CORS_HEADERS
 from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta
+from gateway.services.inputs import check_depth
 
 graphql_bp = Blueprint("graphql", __name__)
 
@@ -72,6 +73,7 @@ def read_operation() -> tuple[str, dict[str, Any] | None, str | None]:
         raise InvalidInput("A GraphQL request needs a query.")
     if variables is not None and not isinstance(variables, dict):
         raise InvalidInput("variables must be a JSON object.")
+    check_depth(variables, "Invalid JSON: variables")
     if name is not None and not isinstance(name, str):
         raise InvalidInput("operationName must be a string.")
     return query, variables, name

@@ -47,7 +47,8 @@ from gateway.models import RecordVersion
 from gateway.native.context import NativeRequest, Unauthorized, authenticate
 from gateway.schema import class_spec
 from gateway.services import codec
-from gateway.services.query import QueryArgs, Translator, project, run_query, visible
+from gateway.services.inputs import MAX_JSON_DEPTH, too_deep
+from gateway.services.query import QueryArgs, Translator, exact_key, limited, project, run_query, visible
 from mappings.native import comparable
 
 log = logging.getLogger("gateway.live.livequery")
@@ -122,6 +123,9 @@ class LiveQueryClient:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
             self.error(BAD_REQUEST, "Invalid JSON")
+            return
+        if too_deep(message):
+            self.error(BAD_REQUEST, f"Invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
             return
         if not isinstance(message, dict):
             self.error(BAD_REQUEST, "A message must be a JSON object")
@@ -298,7 +302,8 @@ class LiveQueryClient:
             return set()
         spec = class_spec(sub.canonical)
         predicate = and_(Translator(s, p).where(spec, sub.where), visible(spec, p))
-        return set(s.scalars(select(spec.model.object_id).where(predicate).limit(MAX_KNOWN)))
+        with limited(s, exact_key(sub.where)):
+            return set(s.scalars(select(spec.model.object_id).where(predicate).limit(MAX_KNOWN)))
 
     def _deleted_object(self, s: Session, p: Principal, sub: LiveSubscription, oid: str, file_url) -> dict | None:
         """The last state of a deleted object, if the subscriber may read it (deleted rows included)."""

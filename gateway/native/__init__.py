@@ -15,6 +15,7 @@ from gateway.extensions import commit, db
 from gateway.native import batch, classes, files, misc, schemas, users  # noqa: F401  (register routes)
 from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta, split_body
 from gateway.native.router import NoRoute, Reply, match
+from gateway.services.inputs import refuse_nul
 
 log = logging.getLogger("gateway.native")
 native_bp = Blueprint("native", __name__)
@@ -61,6 +62,10 @@ def answer(app: Flask, session: Session, method: str, path: str, params: dict[st
     hot reads): parse its form, authenticate, route, commit or roll back. `headers` maps header names
     case-insensitively (werkzeug's EnvironHeaders)."""
     try:
+        # An id or a parameter with U+0000 would be refused by PostgreSQL's text, not by SQLite's: the same
+        # 400 on both (services.inputs).
+        texts = (path, *params, *(v for v in params.values() if type(v) is str))
+        refuse_nul(texts, "The path and parameters")
         upload = method == "POST" and path.startswith("/files/")
         body, body_meta = split_body(raw, content_type, expect_json=method in ("POST", "PUT") and not upload)
         meta = merge_meta(headers, body_meta)

@@ -16,6 +16,7 @@ from gateway.keys import is_master_key
 from gateway.errors import DomainError, InvalidInput
 from gateway.models import User
 from gateway.services.files import FileService
+from gateway.services.inputs import check_depth
 from gateway.services.objects import ObjectService
 from gateway.services.users import UserService
 
@@ -100,6 +101,7 @@ def split_body(raw: bytes, content_type: str | None, *, expect_json: bool) -> tu
         if expect_json:
             raise InvalidInput("Invalid JSON") from None
         return None, {}
+    check_depth(body, "Invalid JSON: the body")
     if not isinstance(body, dict):
         if expect_json:
             raise InvalidInput("The request body must be a JSON object.")

@@ -6,6 +6,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidInput, InvalidQuery
+from gateway.services.inputs import check_depth
 from gateway.services.query import DEFAULT_LIMIT, QueryArgs
 
 QUERY_PARAMS = {
@@ -49,6 +50,7 @@ def where_of(params: dict[str, Any]) -> dict[str, Any]:
             where = orjson.loads(where)
         except orjson.JSONDecodeError:
             raise InvalidInput("where parameter is not valid JSON") from None
+    check_depth(where, "where")
     if not isinstance(where, dict):
         raise InvalidQuery("where must be a JSON object")
     return where

@@ -24,6 +24,7 @@ from gateway.models import (
 from gateway.schema import ClassSpec, FieldSpec, class_spec
 from gateway.services import codec, write_buffer
 from gateway.services.files import attach_to_document
+from gateway.services.inputs import refuse_nul
 from gateway.services.fhir_store import FhirStore
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -59,6 +60,7 @@ class ObjectService:
 
     def load(self, spec: ClassSpec, object_id: str, *, for_write: bool = False, delete: bool = False):
         """The row if the principal may see (or write) it; NotFound otherwise, whatever the reason."""
+        refuse_nul((object_id,), "An objectId")
         model = spec.model
         rule = access.write_filter(model, self.p, delete=delete) if for_write else access.read_filter(model, self.p)
         stmt = select(model).where(model.object_id == object_id, rule)

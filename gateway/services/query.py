@@ -4,9 +4,10 @@ $inQuery $notInQuery $select $dontSelect), `order`, `limit`, `skip`, `count`, `k
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import re
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +17,13 @@ from sqlalchemy import ColumnElement, and_, bindparam, false, func, not_, or_, s
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from gateway import access, audit
+from gateway import access, audit, regexes
 from gateway.access import Principal
 from gateway.db import UTCDateTime
 from gateway.errors import InvalidInput, InvalidQuery, NotFound
 from gateway.schema import BUILTIN_ATTRS, ClassSpec, FieldSpec, class_spec
 from gateway.services import codec
+from gateway.services.inputs import refuse_nul
 from gateway.services.json_sql import json_array_contains
 from gateway.services.objects import spec_for
 from gateway.services.prepared import prepared
@@ -116,7 +118,7 @@ class Translator:
             if not isinstance(arg, list):
                 raise InvalidInput(f"bad {op} value")
             if f.type == "Array":
-                cond = or_(*[json_array_contains(column, v) for v in arg]) if arg else false()
+                cond = or_(*[json_array_contains(column, _item(f, v)) for v in arg]) if arg else false()
             elif f.type == "Mixed":
                 nums = [float(v) for v in arg if isinstance(v, (int, float)) and not isinstance(v, bool)]
                 texts = [v for v in arg if isinstance(v, str)]
@@ -129,24 +131,20 @@ class Translator:
                 raise InvalidQuery("$exists must be a boolean")
             return not_(self.is_null(f, column, model)) if arg else self.is_null(f, column, model)
         if op == "$regex":
-            if not isinstance(arg, str):
-                raise InvalidQuery("$regex must be a string")
-            options = all_ops.get("$options", "")
-            if not isinstance(options, str) or set(options) - set("imsx"):
-                raise InvalidQuery("bad $options value")
-            try:  # an invalid pattern is the caller's error, not the database's (PostgreSQL raises)
-                re.compile(arg)
-            except re.error:
-                raise InvalidQuery(f"invalid $regex: {arg}") from None
+            # Only text is matched: Parse Server's PostgreSQL adapter fails on another column type, and
+            # what an Array's or a Date's text would be differs between the databases.
+            if f.type not in ("String", "Mixed"):
+                raise InvalidQuery(f"$regex is only supported on String fields; {f.name} is {f.type}")
+            flags = regexes.check(arg, all_ops.get("$options", ""), self.session)
             target = model.value_text if f.type == "Mixed" else column
-            if "i" in options and self.session.get_bind().dialect.name == "sqlite":
-                # SQLAlchemy drops flags on SQLite; our REGEXP function (gateway.db) reads an inline (?i).
+            if flags and self.session.get_bind().dialect.name == "sqlite":
+                # SQLAlchemy drops flags on SQLite; our REGEXP function (gateway.regexes) reads an inline (?i).
                 return target.regexp_match("(?i)" + arg)
-            return target.regexp_match(arg, flags="i" if "i" in options else None)
+            return target.regexp_match(arg, flags=flags)
         if op == "$all":
             if f.type != "Array" or not isinstance(arg, list):
                 raise InvalidQuery("$all needs an array field and an array value")
-            return and_(*[json_array_contains(column, v) for v in arg]) if arg else true()
+            return and_(*[json_array_contains(column, _item(f, v)) for v in arg]) if arg else true()
         if op in ("$inQuery", "$notInQuery"):
             if f.type != "Pointer" or not isinstance(arg, dict):
                 raise InvalidQuery(f"bad {op} value")
@@ -179,7 +177,7 @@ class Translator:
         if value is None:
             return self.is_null(f, column, model)
         if f.type == "Array" and not isinstance(value, list):
-            return json_array_contains(column, value)
+            return json_array_contains(column, _item(f, value))
         if f.type == "Mixed":
             if isinstance(value, str):
                 return model.value_text == value
@@ -206,12 +204,15 @@ class Translator:
             raise InvalidQuery(f"bad date constraint on {f.name}")
         if t == "Pointer":
             if isinstance(value, dict) and value.get("__type") in ("Pointer", "Object"):
-                return value.get("objectId")
+                value = value.get("objectId")
             if isinstance(value, str):
                 return value
-            raise InvalidQuery(f"bad pointer constraint on {f.name}")
+            raise InvalidQuery(f"bad pointer constraint on {f.name}: its objectId must be a string")
         if t == "File":
-            return value.get("name") if isinstance(value, dict) else value
+            name = value.get("name") if isinstance(value, dict) else value
+            if isinstance(name, str):
+                return name
+            raise InvalidQuery(f"bad file constraint on {f.name}")
         if t in ("Number", "Mixed"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidQuery(f"bad number constraint on {f.name}")
@@ -221,6 +222,14 @@ class Translator:
         if t == "String" and not isinstance(value, str):
             raise InvalidQuery(f"bad string constraint on {f.name}")
         return value
+
+
+def _item(f: FieldSpec, value: Any) -> Any:
+    """An array item a constraint looks for: a JSON scalar (our Array fields hold strings; an object or an
+    array item would be compared as text that differs between the databases)."""
+    if isinstance(value, (str, int, float)) and not (isinstance(value, float) and not math.isfinite(value)):
+        return value
+    raise InvalidQuery(f"bad array item constraint on {f.name}: {codec.describe(value)}")
 
 
 def order_clauses(spec: ClassSpec, order: str | None) -> list:
@@ -256,28 +265,34 @@ def run_query(session: Session, p: Principal, class_name: str, args: QueryArgs,
     model = spec.model
     # A query is translated and compiled once per caller and exact `where` (apps repeat the same few
     # queries): the translation only depends on those, the access rule's clock is a per-run value.
-    where_key = _exact(args.where)
+    where_key = exact_key(args.where)
 
     def predicate():
         return and_(Translator(session, p).where(spec, args.where), visible(spec, p))
 
     count = None
-    if args.count:
-        count = prepared(session, ("count", spec.name, p, where_key), lambda: select(
-            func.count()).select_from(model).where(predicate())).scalar(session)
     rows = []
-    if args.limit > 0:
-        page = (min(args.limit, MAX_LIMIT), args.skip, args.order)
+    with limited(session, where_key):
+        if args.count:
+            count = prepared(session, ("count", spec.name, p, where_key), lambda: select(
+                func.count()).select_from(model).where(predicate())).scalar(session)
+        if args.limit > 0:
+            page = (min(args.limit, MAX_LIMIT), args.skip, args.order)
 
-        def build():
-            return select(*served_columns(spec, session)).where(predicate()) \
-                .order_by(*order_clauses(spec, args.order)).limit(page[0]).offset(page[1])
+            def build():
+                return select(*served_columns(spec, session)).where(predicate()) \
+                    .order_by(*order_clauses(spec, args.order)).limit(page[0]).offset(page[1])
 
-        rows = prepared(session, ("query", spec.name, p, where_key, page), build).rows(session)
+            rows = prepared(session, ("query", spec.name, p, where_key, page), build).rows(session)
     return _answer(session, p, spec, rows, count, args, file_url)
 
 
-def _exact(where: Any) -> bytes:
+def limited(session: Session, where_key: bytes):
+    """The time limit of a query holding a `$regex` (gateway.regexes); nothing for any other."""
+    return regexes.time_limit(session) if b'"$regex"' in where_key else contextlib.nullcontext()
+
+
+def exact_key(where: Any) -> bytes:
     """The `where` as canonical JSON text: the same query in another key order is the same statement."""
     try:
         return orjson.dumps(where, option=orjson.OPT_SORT_KEYS)
@@ -338,6 +353,7 @@ def get_object(session: Session, p: Principal, class_name: str, object_id: str, 
     cache key cost more than running it (docs/PERFORMANCE.md)."""
     spec = spec_for(class_name, p)
     access.require_authenticated(p)
+    refuse_nul((object_id,), "An objectId")
     stmt = prepared(session, ("get_object", spec.name, p), lambda: select(*served_columns(spec, session))
                     .where(spec.model.object_id == bindparam("phr_object_id"), visible(spec, p)).limit(1))
     rows = stmt.rows(session, {"phr_object_id": object_id})
