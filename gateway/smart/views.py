@@ -2,6 +2,7 @@
 signs in and decides on. Views stay thin: authlib (gateway/smart/server.py) and the services decide."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import orjson
@@ -95,6 +96,12 @@ def _oauth_endpoint(make) -> Response:
     try:
         resp = make()
         db.session.commit()
+    except ValueError:
+        # authlib refuses to put a value with characters an OAuth error may not carry (a CR, LF, quote or
+        # non-ASCII character of the request) into its error_description, by raising ValueError.
+        db.session.rollback()
+        resp = json_response({"error": "invalid_request",
+                              "error_description": "A parameter holds characters OAuth does not allow."}, 400)
     except Exception:
         db.session.rollback()
         raise
@@ -132,9 +139,17 @@ def _authorize_error(error: OAuth2Error, oauth_request) -> Response:
                       error.description or error.error, status=400)
 
 
+#: RFC 6749 appendix A: every authorization request parameter (client_id, state, scope, redirect_uri...) is
+#: made of printable ASCII (VSCHAR, NQCHAR, a URI): a CR or LF in one is never sent back in a Location.
+_VSCHAR = re.compile(r"[\x20-\x7e]*")
+
+
 @smart_bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     """Check the app's request, then send the person to sign in and decide (GET, or form POST)."""
+    if not all(_VSCHAR.fullmatch(v) for pair in request.values.lists() for v in (pair[0], *pair[1])):
+        return error_page("This app's request cannot be completed",
+                          "A parameter holds characters OAuth does not allow (RFC 6749 appendix A).")
     srv = server()
     try:
         oauth_request = srv.create_oauth2_request(None)
@@ -144,6 +159,9 @@ def authorize() -> Response:
         srv.get_consent_grant(oauth_request, end_user=None)
     except OAuth2Error as e:
         return _authorize_error(e, oauth_request)
+    except ValueError:  # authlib would not describe the error: a parameter its error text cannot carry
+        return error_page("This app's request cannot be completed",
+                          "A parameter holds characters OAuth does not allow (RFC 6749 appendix A).")
     rid = pages.remember(pages.public_params(request.values))
     return redirect(url_for("smart.authorize_page", rid=rid), 303)
 
