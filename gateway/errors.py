@@ -102,3 +102,13 @@ class Unprocessable(InvalidInput):
     def __init__(self, message: str, issues: list | None = None):
         super().__init__(message)
         self.issues = issues
+
+
+class Malformed(InvalidInput):
+    """Not FHIR JSON (R4 json.html's rules: a null, an empty object or array, a primitive of another JSON
+    type): FHIR 400 with an issue naming each element, as R4 http.html asks for content that cannot be
+    parsed; what parses but fails the resource's rules is Unprocessable (422)."""
+
+    def __init__(self, message: str, issues: list | None = None):
+        super().__init__(message)
+        self.issues = issues

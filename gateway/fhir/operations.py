@@ -59,7 +59,9 @@ def validate(rt: str) -> Response:
     require(current_principal())
     body = body_json()
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-        body = next((p.get("resource") for p in body.get("parameter", []) if p.get("name") == "resource"), None)
+        params = body.get("parameter")
+        named = [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
+        body = next((p.get("resource") for p in named if p.get("name") == "resource"), None)
     issues = validation.problems(body, rt)
     if issues:
         return respond({"resourceType": "OperationOutcome", "issue": issues}, 200)

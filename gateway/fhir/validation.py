@@ -12,10 +12,14 @@ from fhir_core.types import FhirBase
 from pydantic import ValidationError
 
 from conformance.bindings import INVARIANTS, binding_problems
+from gateway.fhir import json_shape
 
 
-def problems(resource: Any, expected_type: str | None = None) -> list[dict[str, Any]]:
-    """OperationOutcome issues for `resource` (empty when acceptable)."""
+def problems(resource: Any, expected_type: str | None = None, *, json_checked: bool = False
+             ) -> list[dict[str, Any]]:
+    """OperationOutcome issues for `resource` (empty when acceptable). R4's JSON rules first
+    (gateway/fhir/json_shape.py): a resource that breaks them is not checked further, as the models would
+    coerce its values. `json_checked`: the caller has checked them already (json_problems)."""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return [_issue("structure", "The body must be a FHIR resource (a JSON object with resourceType).")]
     rt = resource["resourceType"]
@@ -25,18 +29,41 @@ def problems(resource: Any, expected_type: str | None = None) -> list[dict[str, 
         model = get_fhir_model_class(rt)
     except KeyError:
         return [_issue("not-supported", f"Unknown resource type {rt}.")]
-    issues = []
+    issues = [] if json_checked else json_shape.problems(resource)
+    if issues:
+        return issues
     try:
         model.model_validate(resource)
     except ValidationError as e:
         for err in e.errors()[:50]:
-            path = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function"))
-            issues.append(_issue("structure", f"{path}: {err['msg']}", [f"{rt}.{path}" if path else rt]))
+            path = _location(err["loc"])
+            issues.append(_issue("structure", f"{path}: {err['msg']}", [f"{rt}{path and '.'}{path}"]))
     except (ValueError, TypeError) as e:  # pragma: no cover - model construction edge cases
         issues.append(_issue("structure", str(e)[:300]))
     for text in binding_problems(resource) + INVARIANTS.get(rt, lambda r: [])(resource):
         issues.append(_issue("code-invalid" if text.startswith("binding") else "invariant", text))
     return issues
+
+
+def json_problems(resource: Any) -> list[dict[str, Any]]:
+    """Issues where a resource breaks R4's JSON rules (null, {}, [], a primitive of another JSON type): the
+    body is not FHIR JSON at all, which the FHIR face answers with 400 (R4 http.html: "could not be parsed
+    or failed basic FHIR validation rules"); what the models or our rules refuse is 422."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return []  # problems() names that
+    return json_shape.problems(resource)
+
+
+def _location(loc: tuple) -> str:
+    """A pydantic error location as FHIRPath-like text: name[0].given[1] (without pydantic's own steps,
+    `root` and `function-...`)."""
+    out = ""
+    for step in loc:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif step != "root" and not str(step).startswith("function"):
+            out += f".{step}" if out else str(step)
+    return out
 
 
 def _issue(code: str, text: str, expression: list[str] | None = None) -> dict[str, Any]:

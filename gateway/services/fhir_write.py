@@ -15,7 +15,8 @@ import mappings
 from mappings import patient as patient_mapping
 from gateway import access
 from gateway.access import Principal
-from gateway.errors import Forbidden, Gone, InvalidInput, NotAllowed, NotFound, PreconditionFailed, Unprocessable
+from gateway.errors import (
+    Forbidden, Gone, InvalidInput, Malformed, NotAllowed, NotFound, PreconditionFailed, Unprocessable)
 from gateway.fhir import validation
 from gateway.fhir.params import RESOURCE_TYPES
 from gateway.models import FhirResource
@@ -62,7 +63,10 @@ class FhirWriter:
         if not isinstance(resource, dict) or resource.get("resourceType") != rt:
             # Not the resource the URL names: it cannot even be parsed as one (400, R4 http.html#update).
             raise InvalidInput(f"The body must be a {rt} resource")
-        issues = validation.problems(resource, rt)
+        issues = validation.json_problems(resource)
+        if issues:
+            raise Malformed(f"The {rt} is not FHIR JSON", issues)
+        issues = validation.problems(resource, rt, json_checked=True)
         if issues:
             raise Unprocessable(f"The {rt} is not valid", issues)
 

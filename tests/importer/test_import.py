@@ -220,7 +220,7 @@ def test_invalid_resources_are_skipped_with_the_reason_and_nothing_of_them_is_wr
     assert skipped["AllergyIntolerance"] == {"not storable as Allergy: substance is required": 1}
     url_only, bad_data = skipped["DocumentReference"]
     assert url_only == "attachment has only a url; files are not fetched"
-    assert bad_data.startswith("invalid R4: content.0.attachment.data: Base64 decoding error")
+    assert bad_data.startswith("invalid R4: content[0].attachment.data: Base64 decoding error")
     (pid,) = report.profiles
     assert count(db_session, Allergy, Allergy.profile_id == pid) == 1  # only the one without a reaction
     for model in (Vaccination, LabResult, MedicalDocument):
