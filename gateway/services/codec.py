@@ -29,6 +29,8 @@ def _instant(value: datetime | str) -> str:
 
 
 def parse_iso(text: str) -> datetime:
+    if not isinstance(text, str):
+        raise InvalidType(f"invalid date: {describe(text)} is not an ISO 8601 string")
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError):
