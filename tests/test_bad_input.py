@@ -173,6 +173,16 @@ def test_nul_in_a_fhir_post_search_is_400(fhir_alice, client):
     assert r.status_code == 400 and r.mimetype == FHIR_JSON
 
 
+@pytest.mark.parametrize("method, url", [("GET", "Patient/a\x00b"), ("GET", "Patient?name=a\x00"),
+                                         ("DELETE", "Patient/a\x00b")])
+def test_nul_in_a_bundle_entry_url_is_400(fhir_alice, method, url):
+    fhir, _ = fhir_alice
+    entry = {"request": {"method": method, "url": url}}
+    batch = body(fhir.post("", {"resourceType": "Bundle", "type": "batch", "entry": [entry]}))
+    assert batch["entry"][0]["response"]["status"].startswith("400")
+    body(fhir.post("", {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}), 400)
+
+
 def test_nul_in_a_live_query_where_is_102(subscribe):
     reply = subscribe({"substance": "a\x00"})
     assert reply["op"] == "error" and reply["code"] == 102

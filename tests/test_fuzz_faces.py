@@ -135,6 +135,10 @@ def test_fhir_reads_and_searches(alice, client, rid, param, value):
     fhir_ok(fhir.get(f"Patient/{rid}"))
     fhir_ok(fhir.get("Patient", [(param, value)]))
     fhir_ok(fhir.get("Observation", [(param.replace("birthdate", "date"), value)]))
+    for method in ("GET", "DELETE"):
+        fhir_ok(fhir.post("", {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": method, "url": f"Patient/{rid}"}},
+            {"request": {"method": "GET", "url": f"Patient?{param}={value}"}}]}))
 
 
 @SWEEP

@@ -38,6 +38,7 @@ from gateway.services import write_buffer
 from gateway.services.codec import iso
 from gateway.services.fhir_read import FhirReader
 from gateway.services.fhir_write import FhirWriter
+from gateway.services.inputs import refuse_nul
 
 MAX_ENTRIES = 1000
 #: R4 http.html#trules: "Process any DELETE interactions, then POST, then PUT or PATCH, then GET or HEAD".
@@ -155,6 +156,7 @@ class BundleService:
         if method not in ORDER:
             raise InvalidInput(f"Bundle.entry.request.method {method} is not supported")
         url = request["url"].strip()
+        refuse_nul((url,), "Bundle.entry.request.url")  # as in a request's own path (services.inputs)
         rel = url[len(self.base) + 1:] if url.startswith(self.base + "/") else url.lstrip("/")
         path_part, _, query = rel.partition("?")
         path = [p for p in path_part.split("/") if p]
