@@ -96,12 +96,6 @@ def _oauth_endpoint(make) -> Response:
     try:
         resp = make()
         db.session.commit()
-    except ValueError:
-        # authlib refuses to put a value with characters an OAuth error may not carry (a CR, LF, quote or
-        # non-ASCII character of the request) into its error_description, by raising ValueError.
-        db.session.rollback()
-        resp = json_response({"error": "invalid_request",
-                              "error_description": "A parameter holds characters OAuth does not allow."}, 400)
     except Exception:
         db.session.rollback()
         raise
