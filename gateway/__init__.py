@@ -21,6 +21,7 @@ class CookieSessions(SecureCookieSessionInterface):
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; tests pass their own config (DATABASE_URL, INSTANCE_PATH, keys)."""
     from gateway import config as config_mod
+    from gateway.ops import app as ops
     from gateway.account import account_bp
     from gateway.caller_cache import CallerCache
     from gateway.extensions import db
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"])
     app.config.update(cfg)
     app.session_interface = CookieSessions()
+    ops.init_app(app)  # the JSON error log before anything logs; /metrics when PHR_METRICS_TOKEN is set
     db.init_app(app)
     app.register_blueprint(native_bp)
     app.register_blueprint(fhir_bp)
@@ -52,6 +54,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # The hot reads skip Flask: native GETs (gateway/native/wsgi.py), then plain FHIR reads
     # (gateway/fhir/wsgi.py).
     app.wsgi_app = NativeReads(app, FhirReads(app, app.wsgi_app))
+    # Outside them all: request id, access log line, request metrics (gateway/ops/wsgi.py).
+    ops.wrap(app)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -203,6 +203,9 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
 
     # One pooled connection per request thread (and the hub's and a read's spare); set before any app loads.
     os.environ.setdefault("PHR_DB_POOL_SIZE", str(threads + 2))
+    from gateway.ops import serving
+
+    metrics_dir = serving.prepare(os.environ.get("PHR_METRICS_TOKEN"))  # before any metric is made
     app = _app()
     if workers is None:
         workers = 1 if app.config["DATABASE_URL"].startswith("sqlite") else 2
@@ -231,7 +234,11 @@ def serve(host: str, port: int, workers: int, threads: int, migrate: bool) -> No
             from gateway.live.server import post_worker_init
 
             self.cfg.set("post_worker_init", post_worker_init)  # close sockets at once when stopping
-            self.cfg.set("accesslog", None)  # URLs carry patient ids and search values: no access log
+            if metrics_dir:
+                self.cfg.set("child_exit", serving.child_exit)  # its live gauges leave the sums
+            # URLs carry patient ids and search values: gunicorn logs none; the gateway's own access log
+            # names route templates only (gateway/ops/wsgi.py)
+            self.cfg.set("accesslog", None)
             self.cfg.set("timeout", 120)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 25 opens one control socket per user (~/.gunicorn): several servers on a

@@ -22,6 +22,9 @@ ENV_KEYS = {
     "PHR_MASTER_KEY_IPS": "MASTER_KEY_IPS",
     "PHR_CALLER_CACHE_SECONDS": "CALLER_CACHE_SECONDS",
     "PHR_DB_POOL_SIZE": "DB_POOL_SIZE",
+    # Operations (gateway/ops): /metrics answers only this bearer token; the access log can be turned off
+    "PHR_METRICS_TOKEN": "METRICS_TOKEN",
+    "PHR_ACCESS_LOG": "ACCESS_LOG",
     # FHIR rest-hook Subscriptions (gateway/subscriptions/resthook.py has the defaults)
     "PHR_SUBSCRIPTION_ATTEMPTS": "SUBSCRIPTION_ATTEMPTS",
     "PHR_SUBSCRIPTION_RETRY_BASE_SECONDS": "SUBSCRIPTION_RETRY_BASE_SECONDS",
@@ -43,9 +46,17 @@ DEFAULTS: dict[str, Any] = {
     # PostgreSQL connections a process keeps open for reuse; `serve` sets it to its threads per worker + 2
     # (fewer than the threads in use at once means a new connection, and a new server process, per request)
     "DB_POOL_SIZE": 5,
+    "METRICS_TOKEN": None,  # None: no /metrics and no request metrics kept
+    "ACCESS_LOG": True,  # one JSON line per request on stdout
 }
 
 _INT_KEYS = ("MAX_CONTENT_LENGTH", "SESSION_LENGTH_SECONDS", "FILE_URL_TTL_SECONDS", "DB_POOL_SIZE")
+
+
+def _switch(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "off", "no")
+    return bool(value)
 
 
 def default_instance_path() -> Path:
@@ -62,6 +73,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in _INT_KEYS:
         cfg[key] = int(cfg[key])
     cfg["CALLER_CACHE_SECONDS"] = float(cfg["CALLER_CACHE_SECONDS"])
+    cfg["ACCESS_LOG"] = _switch(cfg["ACCESS_LOG"])
     instance = Path(cfg.get("INSTANCE_PATH") or default_instance_path())
     instance.mkdir(parents=True, exist_ok=True)
     cfg["INSTANCE_PATH"] = str(instance)

@@ -21,6 +21,7 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.extensions import db
 from gateway.models import User
 from gateway.models.oauth import OAuthClient
+from gateway.ops.wsgi import note_caller
 from gateway.scopes import parse as parse_scopes
 from gateway.services.users import UserService, hash_token
 
@@ -29,6 +30,7 @@ def current_principal() -> Principal:
     """The caller of this request (computed once per request)."""
     if "fhir_principal" not in g:
         g.fhir_principal = _principal()
+        note_caller(request.environ, g.fhir_principal)  # for the access log (gateway/ops/wsgi.py)
     return g.fhir_principal
 
 

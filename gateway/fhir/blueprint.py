@@ -96,5 +96,5 @@ def unrouted(e: HTTPException):
 def unexpected(e: Exception) -> Response:
     db.session.rollback()
     log.error("unhandled %s in the FHIR face", type(e).__name__,
-              exc_info=current_app.config.get("DEBUG_LOG_TRACEBACKS", False))
+              exc_info=True)  # frames only (gateway/ops/logs.py)
     return respond(outcome("fatal", "exception", "Internal server error"), 500)

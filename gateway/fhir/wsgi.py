@@ -16,6 +16,7 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from gateway.errors import DomainError
+from gateway.ops.wsgi import CALLER, ROUTE
 
 #: R4 id: 1-64 of letters, digits, '-' and '.' (so `_history`, `_search` and `$op` never match).
 _READ = re.compile(r"/fhir/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
@@ -52,9 +53,10 @@ class FhirReads:
             return self.downstream(environ, start_response)
         rt, rid = read
         self.first_request()
+        environ[ROUTE] = "/fhir/{type}/{id}"
         with self.app.app_context():
             try:
-                p = self.auth.principal_from(EnvironHeaders(environ))
+                p = environ[CALLER] = self.auth.principal_from(EnvironHeaders(environ))
                 self.auth.check_scopes(p, self.route, {"rt": rt, "rid": rid})
                 resp = self.views.answer_read(p, rt, rid)
             except DomainError as e:

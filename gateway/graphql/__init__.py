@@ -30,6 +30,7 @@ from gateway.graphql.errors import INTERNAL, format_error, parse_error
 from gateway.graphql.types import build
 from gateway.native import CORS_HEADERS
 from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta
+from gateway.ops.wsgi import note_caller
 from gateway.services.inputs import check_depth
 
 graphql_bp = Blueprint("graphql", __name__)
@@ -115,6 +116,7 @@ def endpoint() -> Response:
             config=current_app.config, session=session, callers=current_app.extensions.get("phr_callers"),
         )
         authenticate(req)
+        note_caller(request.environ, req.principal)  # for the access log (gateway/ops/wsgi.py)
         body, status = run(req, query, variables, name)
         session.commit()
         return _json(body, status)
@@ -128,5 +130,5 @@ def endpoint() -> Response:
         # Never a 500 page, a stack trace or a value in the answer: GraphQL's shape, Parse's code 1.
         session.rollback()
         current_app.logger.error("unhandled %s in GraphQL request", type(e).__name__,
-                                 exc_info=current_app.config.get("DEBUG_LOG_TRACEBACKS", False))
+                                 exc_info=True)  # frames only (gateway/ops/logs.py)
         return _json({"data": None, "errors": [parse_error("Internal server error.", INTERNAL)]})

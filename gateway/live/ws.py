@@ -10,6 +10,7 @@ from simple_websocket import Server
 from gateway.errors import DomainError
 from gateway.live.hub import Hub
 from gateway.live.livequery import LiveQueryClient
+from gateway.ops.metrics import websocket_closed, websocket_opened
 
 live_bp = Blueprint("live", __name__)
 sock = Sock()
@@ -17,8 +18,9 @@ sock = Sock()
 RECEIVE_TIMEOUT = 1.0
 
 
-def _serve(ws: Server, hub: Hub, client) -> None:
+def _serve(ws: Server, hub: Hub, client, channel: str) -> None:
     hub.attach(client)
+    websocket_opened(channel)
     try:
         while not hub.stopping:
             message = ws.receive(timeout=RECEIVE_TIMEOUT)
@@ -27,6 +29,7 @@ def _serve(ws: Server, hub: Hub, client) -> None:
     except ConnectionClosed:
         pass
     finally:
+        websocket_closed(channel)
         hub.detach(client)
 
 
@@ -43,7 +46,7 @@ def _closer(ws: Server):
 def parse_live_query(ws: Server) -> None:
     """Parse LiveQuery (connect, subscribe, unsubscribe; create/update/enter/leave/delete events)."""
     hub = current_app.extensions["phr_live"]
-    _serve(ws, hub, LiveQueryClient(hub, ws.send, _closer(ws)))
+    _serve(ws, hub, LiveQueryClient(hub, ws.send, _closer(ws)), "livequery")
 
 
 @sock.route("/parse/", bp=live_bp)
@@ -63,7 +66,7 @@ def fhir_subscription_socket(ws: Server) -> None:
     except DomainError as e:
         ws.send(f"error 401 {e.message}")
         return
-    _serve(ws, hub, FhirSocketClient(hub, principal_now, ws.send, _closer(ws)))
+    _serve(ws, hub, FhirSocketClient(hub, principal_now, ws.send, _closer(ws)), "fhir-subscription")
 
 
 def _fhir_credentials():

@@ -14,7 +14,8 @@ from gateway.errors import DomainError, TooLarge
 from gateway.extensions import commit, db
 from gateway.native import batch, classes, files, misc, schemas, users  # noqa: F401  (register routes)
 from gateway.native.context import NativeRequest, Unauthorized, authenticate, merge_meta, split_body
-from gateway.native.router import NoRoute, Reply, match
+from gateway.native.router import NoRoute, Reply, match_rule
+from gateway.ops.wsgi import note_caller, note_route, template_of
 from gateway.services.inputs import refuse_nul
 
 log = logging.getLogger("gateway.native")
@@ -57,10 +58,11 @@ def to_answer(reply: Reply) -> Answer:
 
 
 def answer(app: Flask, session: Session, method: str, path: str, params: dict[str, Any], raw: bytes,
-           content_type: str | None, headers) -> Answer:
+           content_type: str | None, headers, environ: dict | None = None) -> Answer:
     """Every native request, whichever server front brought it (Flask, or gateway/native/wsgi.py for the
     hot reads): parse its form, authenticate, route, commit or roll back. `headers` maps header names
-    case-insensitively (werkzeug's EnvironHeaders)."""
+    case-insensitively (werkzeug's EnvironHeaders); the caller and the route are noted in `environ` for the
+    access log (gateway/ops/wsgi.py)."""
     try:
         # An id or a parameter with U+0000 would be refused by PostgreSQL's text, not by SQLite's: the same
         # 400 on both (services.inputs).
@@ -79,8 +81,16 @@ def answer(app: Flask, session: Session, method: str, path: str, params: dict[st
             callers=app.extensions.get("phr_callers"),
         )
         download = method == "GET" and path.startswith("/files/")
+        try:  # routed first for the access log; a missing route still answers after the key check
+            view, kwargs, rule = match_rule(method, path)
+            note_route(environ, template_of("/parse" + rule))
+        except NoRoute as e:
+            view, missing = None, e
+            note_route(environ, "/parse/{unmatched}")
         authenticate(req, check_keys=not download)
-        view, kwargs = match(method, path)
+        note_caller(environ, req.principal)
+        if view is None:
+            raise missing
         reply = view(req, **kwargs)
         commit(session)
         return to_answer(reply)
@@ -97,7 +107,7 @@ def answer(app: Flask, session: Session, method: str, path: str, params: dict[st
     except Exception as e:  # never a stack trace or a value in the answer; no record data in the log
         session.rollback()
         log.error("unhandled %s in %s %s", type(e).__name__, method, _route(path),
-                  exc_info=app.config.get("DEBUG_LOG_TRACEBACKS", False))
+                  exc_info=True)  # frames only (gateway/ops/logs.py)
         return _json({"code": 1, "error": "Internal server error."}, 500)
 
 
@@ -124,7 +134,8 @@ def entry(subpath: str) -> Response:
         status, headers, body, mimetype = error_response(TooLarge("The request body is too large.", parse_code=116))
     else:
         status, headers, body, mimetype = answer(current_app, session, request.method, "/" + subpath,
-                                                 dict(request.args), raw, request.content_type, request.headers)
+                                                 dict(request.args), raw, request.content_type,
+                                                 request.headers, request.environ)
     resp = Response(body, status=status, mimetype=mimetype)
     if "charset=" in mimetype:  # a file's own (text/plain; charset=iso-8859-1): not a second one from werkzeug
         resp.headers["Content-Type"] = mimetype

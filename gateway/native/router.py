@@ -38,8 +38,14 @@ def route(path: str, *methods: str):
 
 
 def match(method: str, path: str) -> tuple[Callable[..., Reply], dict[str, Any]]:
+    view, params, _rule = match_rule(method, path)
+    return view, params
+
+
+def match_rule(method: str, path: str) -> tuple[Callable[..., Reply], dict[str, Any], str]:
+    """The view, its arguments and the rule that matched (`/classes/<class_name>`, for the access log)."""
     try:
-        endpoint, params = _map.bind("parse").match(path, method=method)
+        rule, params = _map.bind("parse").match(path, method=method, return_rule=True)
     except (RouteMissing, MethodNotAllowed):
         raise NoRoute(f"Cannot {method} /parse{path}") from None
-    return _views[endpoint], params
+    return _views[rule.endpoint], params, rule.rule

@@ -50,7 +50,7 @@ class NativeReads:
         session = request_session(self.app)
         try:
             status, headers, body, mimetype = answer(self.app, session, "GET", path, params, b"", None,
-                                                     EnvironHeaders(environ))
+                                                     EnvironHeaders(environ), environ)
         except HTTPException as e:
             return e(environ, start_response)
         finally:

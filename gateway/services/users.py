@@ -18,6 +18,7 @@ from gateway.db import new_object_id, utcnow
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, ValidationFailed
 from gateway.models import Profile, Provider, User
 from gateway.models.user import ROLES, Session as UserSession
+from gateway.ops.metrics import login_failed
 
 #: werkzeug's default (scrypt) in production; the test suite sets a cheap method through the environment
 #: so that thousands of signups do not dominate its run time.
@@ -103,6 +104,7 @@ class UserService:
         # A NUL cannot be in a stored name (and PostgreSQL refuses it in a query): no such user.
         user = None if "\x00" in username else self.session.scalar(select(User).where(User.username == username))
         if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+            login_failed("api")
             raise NotFound("Invalid username/password.")
         _, token = self.start_session(user, action="login", installation_id=installation_id)
         audit.record(self.session, Principal(user_id=user.object_id, role=user.role), "login", "_User", user.object_id)

@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash
 from gateway import audit
 from gateway.access import Principal, granted_profiles, principal_for_user
 from gateway.models import Profile, Provider, User
+from gateway.ops.metrics import login_failed
 from gateway.services.users import _DUMMY_HASH
 
 
@@ -39,6 +40,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username)) if username else None
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if not ok or user is None:
+        login_failed("page")
         return None
     audit.record(session, Principal(user_id=user.object_id, role=user.role), "login", "_User", user.object_id,
                  details={"via": "oauth"})

@@ -15,7 +15,7 @@ from tests.native.conftest import ok
 @pytest.fixture
 def both(app):
     """(through the front, Flask alone) as werkzeug test clients of the same app."""
-    front = app.wsgi_app
+    front = app.wsgi_app.downstream  # Observed (request id, access log) -> NativeReads
     assert type(front).__name__ == "NativeReads"
     return Client(front), Client(front.downstream)
 
@@ -87,7 +87,7 @@ def test_the_grantees_read_through_the_front_is_audited(signup, make_profile, ma
 
 
 def test_what_the_front_does_not_take_goes_to_flask(app):
-    front = app.wsgi_app
+    front = app.wsgi_app.downstream
     base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/parse/classes/Allergy"}
     assert front.takes(base)
     assert not front.takes({**base, "REQUEST_METHOD": "POST"})

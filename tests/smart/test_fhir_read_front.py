@@ -14,7 +14,7 @@ SCOPE = "launch/patient openid fhirUser patient/Patient.rs patient/Observation.r
 @pytest.fixture
 def both(app):
     """(through the FHIR front, Flask alone) as werkzeug test clients of the same app."""
-    front = app.wsgi_app.downstream  # NativeReads -> FhirReads -> Flask
+    front = app.wsgi_app.downstream.downstream  # Observed -> NativeReads -> FhirReads -> Flask
     assert type(front).__name__ == "FhirReads"
     return Client(front), Client(front.downstream)
 
@@ -64,7 +64,7 @@ def test_the_front_answers_as_flask_does(both, smart, alice, bob, make_user):
 
 
 def test_the_front_takes_only_plain_reads(app):
-    front = app.wsgi_app.downstream
+    front = app.wsgi_app.downstream.downstream
 
     def takes(path: str, method: str = "GET", query: str = "", **extra) -> bool:
         return front.takes({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, **extra}) is not None
