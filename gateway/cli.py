@@ -42,8 +42,10 @@ def db_upgrade(revision: str) -> None:
     from gateway.migrate import upgrade
 
     app = _app()
-    upgrade(app.extensions["phr_db"][0], revision)
-    click.echo(f"database at {revision}", err=True)
+    if upgrade(app.extensions["phr_db"][0], revision):
+        click.echo(f"database at {revision}", err=True)
+    else:
+        click.echo(f"database already at {revision}", err=True)
 
 
 @main.command()
