@@ -284,5 +284,15 @@ def _smart_commands() -> None:
 _smart_commands()
 
 
+def _ops_commands() -> None:
+    from gateway.ops.cli import backup, restore
+
+    main.add_command(backup)
+    main.add_command(restore)
+
+
+_ops_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
