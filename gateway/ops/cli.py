@@ -48,14 +48,23 @@ def backup(output: Path) -> None:
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a database that is not empty and other secrets.")
 def restore(source: Path, force: bool) -> None:
-    """Restore a backup into this instance (DATABASE_URL, PHR_INSTANCE_PATH): an empty database and an
-    instance folder without other secrets. Stop the server first; `serve` then applies newer migrations."""
+    """Restore a backup (a folder, a FILE.tar.gz, or - for a .tar.gz on stdin) into this instance
+    (DATABASE_URL, PHR_INSTANCE_PATH): an empty database and an instance folder without other secrets.
+    Stop the server first; `serve` then applies newer migrations."""
+    import shutil
+    import tempfile
+
     from gateway.ops.backup import BackupError, restore as put_back
 
     target = _target()
-    try:
-        manifest = put_back(target, source, force=force)
-    except BackupError as e:
-        _fail(str(e))
+    with tempfile.TemporaryDirectory(prefix="phr-restore-stdin-") as tmp:
+        if str(source) == "-":  # (a container reads a file its user could not open, through stdin)
+            source = Path(tmp) / "backup.tar.gz"
+            with source.open("wb") as out:
+                shutil.copyfileobj(sys.stdin.buffer, out)
+        try:
+            manifest = put_back(target, source, force=force)
+        except BackupError as e:
+            _fail(str(e))
     click.echo(orjson.dumps({"restored": str(source), "database": manifest["database"],
                              "revision": manifest["revision"], "created": manifest["created"]}).decode())
