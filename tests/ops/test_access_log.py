@@ -3,6 +3,8 @@ with its request id, route template, status, duration, size and who called, and 
 data: the test's own names, values, ids, passwords and tokens never appear in it."""
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -73,7 +75,8 @@ def test_every_face_logs_one_line_per_request_with_no_data_of_it(client, parse, 
         assert (line["face"], line["method"], line["route"], line["status"], line["principal"]) == \
             (face, method, route, status, principal), line
         assert line["bytes"] == len(resp.get_data())
-        assert line["duration_ms"] >= 0 and line["time"].endswith("Z")
+        assert line["duration_ms"] >= 0
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["time"]), line["time"]
         assert line["client_id"] is None
     # The signup, profile and first allergy were logged too: one line per request, none more.
     assert len(lines) == len(expected) + 3
@@ -91,7 +94,7 @@ def test_a_proxy_request_id_is_kept_and_anything_else_replaced(client, capfd):
     for bad in ("two words", "x" * 129, "é-accent", ""):
         r = client.get("/healthz", headers={"X-Request-Id": bad})
         r.get_data()
-        assert r.headers["X-Request-Id"] != bad and len(r.headers["X-Request-Id"]) == 24
+        assert r.headers["X-Request-Id"] != bad and re.fullmatch(r"[0-9a-f]{24}", r.headers["X-Request-Id"])
     lines = access_lines(capfd.readouterr().out)
     assert [line["request_id"] for line in lines][0] == "edge-7f3a:42"
     assert len({line["request_id"] for line in lines}) == 5
