@@ -68,8 +68,8 @@ def test_a_scrape_adds_up_every_worker(served):
         first, second = requests.Session(), requests.Session()
         for _ in range(5):
             for s in (first, second):
-                r = s.get(f"{server.url}/parse/health", headers={"X-Parse-Application-Id": APP_ID},
-                          timeout=10)
+                r = s.get(f"{server.url}/parse/health", timeout=10,
+                          headers={"X-Parse-Application-Id": APP_ID, "X-Parse-Javascript-Key": JS_KEY})
                 assert r.status_code == 200, r.text
                 sent += 1
         first.close()
